@@ -1,0 +1,1 @@
+"""Model files: load a base (HF folder or GGUF), merge, export GGUF, quantize, verify."""

@@ -1,0 +1,1 @@
+"""Model registry, evaluation, A/B tests, deployments, monitoring, continuous training."""

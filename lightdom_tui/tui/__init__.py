@@ -1,0 +1,1 @@
+"""The Textual app. It talks only to services (never to the database directly)."""
