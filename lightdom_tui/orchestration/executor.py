@@ -1,0 +1,536 @@
+"""Run a workflow: fetch each service's sources, extract, transform, validate, write rows.
+
+One run, step by step:
+
+1. claim a ``WorkflowRun`` row (a scheduled due time can be claimed once: the
+   ``(workflow_id, due_time)`` unique constraint decides between racing schedulers);
+2. snapshot the tree below the workflow into plain dataclasses (no session held);
+3. per service, fetch sources with at most ``workflow.concurrency`` in flight;
+   every page is parsed once and each data stream extracts its attributes,
+   applies its transformations and validates against the attribute rules;
+4. rows go to each stream's destination in batches; per-page problems become log
+   lines; between pages the run checks ``stop_requested`` (cooperative stop);
+5. metrics (pages, rows, invalid values, duration, success rate …) and the final
+   status (completed / failed / stopped) are stored on the run.
+
+Nothing waits without a bound: fetches have deadlines, the loop polls with timeouts.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from lightdom_tui.db.jsoncol import dumps, loads
+from lightdom_tui.db.models import Attribute, DataStream, Service, Workflow, WorkflowLog, WorkflowRun, utcnow
+from lightdom_tui.errors import LightdomError
+from lightdom_tui.orchestration.destinations import now_iso, open_destination
+from lightdom_tui.orchestration.extract import ExtractError, Field, extract_html, extract_json, parse_html, parse_json
+from lightdom_tui.orchestration.fetch import Fetcher, FetchOptions, FetchResult
+from lightdom_tui.orchestration.transform import Pipeline, TransformError
+from lightdom_tui.orchestration.validate import Validator
+from lightdom_tui.workspace import Workspace
+
+Progress = Callable[[int, int], None]
+STOP_POLL_S = 0.2  # how often the stop flag is read from the database
+LOG_FLUSH_S = 1.0  # how often buffered log lines and live metrics are written
+ROW_BATCH = 500
+MAX_PAGE_LOGS = 1000  # per run; beyond this a summary line says how many were left out
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@dataclass
+class StreamPlan:
+    """A data stream as the executor needs it."""
+
+    id: int
+    name: str
+    destination: str
+    fields: list[Field]
+    types: dict[str, str]
+    validators: dict[str, Validator]
+    pipeline: Pipeline
+
+
+@dataclass
+class ServicePlan:
+    """A service, its sources and its streams."""
+
+    id: int
+    name: str
+    type: str
+    config: dict[str, Any]
+    sources: list[str]
+    streams: list[StreamPlan]
+
+
+@dataclass
+class RunResult:
+    """Outcome of one workflow run."""
+
+    run_id: int
+    workflow_id: int
+    status: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def _sources(root: Path, service: Service, config: dict[str, Any]) -> list[str]:
+    if service.type in ("http", "html"):
+        urls = config.get("urls") or ([config["url"]] if config.get("url") else [])
+        return list(urls)
+    if service.type == "file":
+        found: list[str] = []
+        for pattern in config.get("paths") or []:
+            path = Path(pattern).expanduser()
+            pattern = str(path if path.is_absolute() else root / path)
+            matches = sorted(glob.glob(pattern, recursive=True))
+            found.extend(m for m in matches if Path(m).is_file())
+        return found
+    return list(config.get("topics") or [])
+
+
+def load_plan(ws: Workspace, workflow_id: int) -> tuple[Workflow, list[ServicePlan]]:
+    """Snapshot the workflow's services, streams and attributes."""
+    with ws.session() as session:
+        workflow = session.get(Workflow, workflow_id)
+        if workflow is None:
+            raise LightdomError(f"workflow {workflow_id}: not found")
+        plans: list[ServicePlan] = []
+        for service in session.exec(select(Service).where(Service.workflow_id == workflow_id).order_by(Service.id)):
+            config = loads(service.config_json, {})
+            streams = []
+            for stream in session.exec(select(DataStream).where(DataStream.service_id == service.id)
+                                       .order_by(DataStream.id)):
+                attributes = list(session.exec(select(Attribute).where(Attribute.datastream_id == stream.id)
+                                               .order_by(Attribute.id)))
+                names = [a.name for a in attributes]
+                streams.append(StreamPlan(
+                    id=stream.id, name=stream.name, destination=stream.destination,
+                    fields=[Field(a.name, a.selector, a.type == "array") for a in attributes],
+                    types={a.name: a.type for a in attributes},
+                    validators={a.name: Validator(a.name, a.type, loads(a.validation_json, {})) for a in attributes},
+                    pipeline=Pipeline(loads(stream.transformations_json, []), names),
+                ))
+            plans.append(ServicePlan(service.id, service.name, service.type, config,
+                                     _sources(ws.root, service, config), streams))
+        return workflow, plans
+
+
+# --------------------------------------------------------------------------- claim / stop
+
+
+def _utc_naive(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def claim_run(ws: Workspace, workflow_id: int, *, trigger: str = "manual", due_time: datetime | None = None) -> int | None:
+    """Insert the run row; None when this due time was already claimed (by any process)."""
+    try:
+        with ws.session() as session:
+            run = WorkflowRun(workflow_id=workflow_id, trigger=trigger, due_time=_utc_naive(due_time))
+            session.add(run)
+            session.flush()
+            return run.id
+    except IntegrityError:
+        return None
+
+
+def request_stop(session: Session, *, workflow_id: int | None = None, run_id: int | None = None) -> list[int]:
+    """Ask running runs (of a workflow, or one run) to stop; returns their ids."""
+    query = select(WorkflowRun).where(WorkflowRun.status == "running")
+    if run_id is not None:
+        query = query.where(WorkflowRun.id == run_id)
+    elif workflow_id is not None:
+        query = query.where(WorkflowRun.workflow_id == workflow_id)
+    else:
+        raise LightdomError("stop: name a workflow or a run")
+    ids = []
+    for run in session.exec(query).all():
+        run.stop_requested = True
+        session.add(run)
+        ids.append(run.id)
+    return ids
+
+
+# --------------------------------------------------------------------------- the run
+
+
+class _Run:
+    """State of one executing run (counters, buffered logs, stop checks)."""
+
+    def __init__(self, ws: Workspace, run_id: int, stop_event: threading.Event | None, deadline_s: float | None):
+        self.ws = ws
+        self.run_id = run_id
+        self.stop_event = stop_event or threading.Event()
+        self.deadline = time.monotonic() + deadline_s if deadline_s else None
+        self.started = time.monotonic()
+        self.logs: list[WorkflowLog] = []
+        self.page_logs = 0
+        self.page_logs_dropped = 0
+        self.stopped = False
+        self._next_stop_poll = 0.0
+        self._next_flush = time.monotonic() + LOG_FLUSH_S
+        self.m: dict[str, Any] = {"pages": 0, "pages_ok": 0, "pages_failed": 0, "rows": 0, "invalid_values": 0,
+                                  "missing_values": 0, "retries": 0, "sources": 0, "streams": {}, "attributes": {}}
+
+    # ---- logging and metrics
+    def log(self, message: str, level: str = "info", *, page: bool = False) -> None:
+        if page:
+            if self.page_logs >= MAX_PAGE_LOGS:
+                self.page_logs_dropped += 1
+                return
+            self.page_logs += 1
+        self.logs.append(WorkflowLog(run_id=self.run_id, level=level, message=message[:2000]))
+
+    def metrics(self) -> dict[str, Any]:
+        duration = time.monotonic() - self.started
+        m = dict(self.m)
+        m["duration_s"] = round(duration, 3)
+        m["pages_per_s"] = round(m["pages"] / duration, 2) if duration > 0 else 0.0
+        m["success_rate"] = round(m["pages_ok"] / m["pages"], 4) if m["pages"] else None
+        return m
+
+    def flush(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now < self._next_flush:
+            return
+        self._next_flush = now + LOG_FLUSH_S
+        logs, self.logs = self.logs, []
+        with self.ws.session() as session:
+            session.add_all(logs)
+            session.exec(update(WorkflowRun).where(WorkflowRun.id == self.run_id)
+                         .values(metrics_json=dumps(self.metrics())))
+
+    # ---- stop
+    def should_stop(self) -> bool:
+        if self.stopped or self.stop_event.is_set():
+            self.stopped = True
+            return True
+        now = time.monotonic()
+        if self.deadline is not None and now > self.deadline:
+            self.log("run deadline reached: stopping", "warning")
+            self.stopped = True
+            return True
+        if now >= self._next_stop_poll:
+            self._next_stop_poll = now + STOP_POLL_S
+            with self.ws.session() as session:
+                requested = session.exec(select(WorkflowRun.stop_requested)
+                                         .where(WorkflowRun.id == self.run_id)).one()
+            if requested:
+                self.log("stop requested: stopping after the current page", "warning")
+                self.stopped = True
+                self.stop_event.set()
+        return self.stopped
+
+
+class _StreamSink:
+    """Buffered rows of one data stream plus its per-attribute counters."""
+
+    def __init__(self, ws: Workspace, plan: StreamPlan, run: _Run) -> None:
+        self.plan = plan
+        self.run = run
+        self.dest = open_destination(ws.root, plan.id, plan.name, plan.destination, plan.types)
+        self.rows: list[dict[str, Any]] = []
+        self.counts = {name: {"valid": 0, "invalid": 0, "missing": 0} for name in plan.types}
+        run.m["attributes"][str(plan.id)] = self.counts
+        run.m["streams"][str(plan.id)] = {"name": plan.name, "rows": 0, "destination": self.dest.target}
+
+    def add(self, source: str, values: dict[str, Any]) -> None:
+        plan, run = self.plan, self.run
+        errors: list[str] = []
+        row: dict[str, Any] = {"_run_id": run.run_id, "_source": source, "_extracted_at": now_iso()}
+        for name, value in values.items():
+            try:
+                value = plan.pipeline.apply(name, value)
+            except TransformError as exc:
+                errors.append(f"{name}: {exc}")
+                value = None
+                self.counts[name]["invalid"] += 1
+                row[name] = None
+                continue
+            problems = plan.validators[name].errors(value)
+            if problems:
+                errors.extend(problems)
+                self.counts[name]["invalid"] += 1
+                value = None  # an invalid value is never written as if it were good
+            elif value is None or value == "" or value == []:
+                self.counts[name]["missing"] += 1
+                run.m["missing_values"] += 1
+            else:
+                self.counts[name]["valid"] += 1
+            row[name] = value
+        if errors:
+            run.m["invalid_values"] += len(errors)
+            run.log(f"{source}: stream {plan.name}: {'; '.join(errors)}", "warning", page=True)
+        row["_errors"] = json.dumps(errors, ensure_ascii=False) if errors else None
+        self.rows.append(row)
+        if len(self.rows) >= ROW_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.dest.write(self.rows)
+            self.run.m["rows"] += len(self.rows)
+            self.run.m["streams"][str(self.plan.id)]["rows"] += len(self.rows)
+            self.rows = []
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.dest.close()
+
+
+def _fetch_options(config: dict[str, Any]) -> FetchOptions:
+    defaults = FetchOptions()
+    return FetchOptions(
+        timeout_s=float(config.get("timeout_s", defaults.timeout_s)),
+        connect_timeout_s=min(float(config.get("timeout_s", defaults.connect_timeout_s)), defaults.connect_timeout_s),
+        max_bytes=int(config.get("max_bytes", defaults.max_bytes)),
+        retries=int(config.get("retries", defaults.retries)),
+        backoff_s=float(config.get("backoff_s", defaults.backoff_s)),
+    )
+
+
+def _is_json(service: ServicePlan, result: FetchResult) -> bool:
+    fmt = service.config.get("format")
+    if fmt:
+        return fmt == "json"
+    return service.type == "http" or "json" in result.content_type.lower()
+
+
+def _handle_page(service: ServicePlan, sinks: list[_StreamSink], result: FetchResult, run: _Run) -> None:
+    run.m["pages"] += 1
+    run.m["retries"] += max(0, result.attempts - 1)
+    if not result.ok:
+        run.m["pages_failed"] += 1
+        run.log(f"{result.source}: {result.error}", "error", page=True)
+        return
+    try:
+        if _is_json(service, result):
+            doc: Any = parse_json(result.body or b"")
+            for sink in sinks:
+                sink.add(result.source, extract_json(doc, sink.plan.fields))
+        else:
+            tree = parse_html(result.body or b"")
+            for sink in sinks:
+                sink.add(result.source, extract_html(tree, sink.plan.fields))
+    except ExtractError as exc:
+        run.m["pages_failed"] += 1
+        run.log(f"{result.source}: {exc}", "error", page=True)
+        return
+    run.m["pages_ok"] += 1
+
+
+def _llm_fetcher(ws: Workspace, config: dict[str, Any], generator: Callable[..., Any] | None) -> Callable[[str], FetchResult]:
+    def fetch(topic: str) -> FetchResult:
+        gen = generator
+        if gen is None:
+            from lightdom_tui.serving.router import generate_attributes
+
+            gen = generate_attributes
+        started = time.monotonic()
+        try:
+            result = gen(ws, topic, count=int(config.get("count", 8)), context=config.get("context"))
+        except Exception as exc:  # the model failing is a page error, not a crashed run
+            return FetchResult(topic, error=f"model error: {exc}", elapsed_s=time.monotonic() - started)
+        doc = {"topic": topic, "attributes": list(result.attributes), "model": result.model, "engine": result.engine}
+        return FetchResult(topic, body=json.dumps(doc).encode(), content_type="application/json",
+                           elapsed_s=time.monotonic() - started)
+
+    return fetch
+
+
+def _run_service(ws: Workspace, service: ServicePlan, concurrency: int, run: _Run,
+                 progress: Progress | None, generator: Callable[..., Any] | None) -> None:
+    sinks = [_StreamSink(ws, stream, run) for stream in service.streams]
+    try:
+        with Fetcher(_fetch_options(service.config)) as fetcher:
+            if service.type == "llm":
+                fetch_one: Callable[[str], FetchResult] = _llm_fetcher(ws, service.config, generator)
+                concurrency = 1  # one lock per loaded model anyway
+            else:
+                def fetch_one(source: str) -> FetchResult:
+                    return fetcher.fetch(source, run.stop_event.is_set)
+            if service.type == "file" or concurrency <= 1:
+                for source in service.sources:
+                    if run.should_stop():
+                        break
+                    _handle_page(service, sinks, fetch_one(source), run)
+                    _tick(run, progress)
+            else:
+                _run_pool(service, sinks, fetch_one, concurrency, run, progress)
+    finally:
+        for sink in sinks:
+            sink.close()
+
+
+def _tick(run: _Run, progress: Progress | None) -> None:
+    if progress is not None:
+        progress(run.m["pages"], run.m["sources"])
+    run.flush()
+
+
+def _run_pool(service: ServicePlan, sinks: list[_StreamSink], fetch_one: Callable[[str], FetchResult],
+              concurrency: int, run: _Run, progress: Progress | None) -> None:
+    pending: set[Future[FetchResult]] = set()
+    sources = iter(service.sources)
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"wf-fetch-{run.run_id}")
+    try:
+        while True:
+            while len(pending) < concurrency and not run.stopped:
+                source = next(sources, None)
+                if source is None:
+                    break
+                pending.add(pool.submit(fetch_one, source))
+            if not pending:
+                break
+            done, pending = wait(pending, timeout=STOP_POLL_S, return_when=FIRST_COMPLETED)
+            for future in done:
+                _handle_page(service, sinks, future.result(), run)
+                _tick(run, progress)
+            if run.should_stop():
+                break
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)  # in-flight fetches end within their deadline
+
+
+def run_workflow(
+    ws: Workspace,
+    workflow_id: int,
+    *,
+    trigger: str = "manual",
+    due_time: datetime | None = None,
+    run_id: int | None = None,
+    progress: Progress | None = None,
+    stop_event: threading.Event | None = None,
+    deadline_s: float | None = None,
+    generator: Callable[..., Any] | None = None,
+) -> RunResult | None:
+    """Execute one run of a workflow; None when ``due_time`` was already claimed by another scheduler.
+
+    ``generator`` (default: the serving router) answers llm services; ``stop_event`` or
+    ``workflow stop`` (``stop_requested`` in the database) stop it between pages.
+    """
+    workflow, plans = load_plan(ws, workflow_id)
+    if run_id is None:
+        run_id = claim_run(ws, workflow_id, trigger=trigger, due_time=due_time)
+        if run_id is None:
+            return None
+    run = _Run(ws, run_id, stop_event, deadline_s)
+    run.m["sources"] = sum(len(p.sources) for p in plans)
+    run.log(f"run {run_id} of workflow {workflow.name!r} ({trigger}): {len(plans)} service(s), "
+            f"{run.m['sources']} source(s)")
+    status, error = "completed", None
+    try:
+        for plan in plans:
+            if run.should_stop():
+                break
+            if not plan.sources:
+                run.log(f"service {plan.name!r}: no sources configured", "warning")
+            if not plan.streams:
+                run.log(f"service {plan.name!r}: no data streams; pages are fetched but nothing is written", "warning")
+            _run_service(ws, plan, workflow.concurrency, run, progress, generator)
+        if run.stopped:
+            status = "stopped"
+        elif run.m["pages"] and not run.m["pages_ok"]:
+            status, error = "failed", "every page failed"
+    except Exception as exc:  # record any crash on the run, then re-raise for the caller
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        run.log(error, "error")
+        _finish(run, status, error)
+        raise
+    if run.page_logs_dropped:
+        run.log(f"{run.page_logs_dropped} more page messages not logged", "warning")
+    metrics = _finish(run, status, error)
+    return RunResult(run_id=run_id, workflow_id=workflow_id, status=status, metrics=metrics, error=error)
+
+
+def _finish(run: _Run, status: str, error: str | None) -> dict[str, Any]:
+    metrics = run.metrics()
+    run.log(f"run {status}: {metrics['pages']} page(s), {metrics['rows']} row(s), "
+            f"{metrics['invalid_values']} invalid value(s) in {metrics['duration_s']}s")
+    run.flush(force=True)
+    with run.ws.session() as session:
+        session.exec(update(WorkflowRun).where(WorkflowRun.id == run.run_id).values(
+            status=status, finished_at=utcnow(), metrics_json=dumps(metrics), error=error))
+    return metrics
+
+
+# --------------------------------------------------------------------------- logs and metrics
+
+
+def run_logs(session: Session, *, workflow_id: int | None = None, run_id: int | None = None,
+             limit: int = 200, level: str | None = None) -> list[WorkflowLog]:
+    """Log lines of one run, or of a workflow's latest run (oldest first, last ``limit``)."""
+    if run_id is None:
+        if workflow_id is None:
+            raise LightdomError("logs: name a workflow or a run")
+        run_id = session.exec(select(WorkflowRun.id).where(WorkflowRun.workflow_id == workflow_id)
+                              .order_by(WorkflowRun.id.desc())).first()  # type: ignore[union-attr]
+        if run_id is None:
+            return []
+    query = select(WorkflowLog).where(WorkflowLog.run_id == run_id)
+    if level:
+        query = query.where(WorkflowLog.level == level)
+    rows = list(session.exec(query.order_by(WorkflowLog.id.desc()).limit(limit)).all())  # type: ignore[union-attr]
+    return list(reversed(rows))
+
+
+@dataclass
+class WorkflowMetrics:
+    """Per-run metrics of a workflow plus totals."""
+
+    workflow_id: int
+    runs: list[dict[str, Any]]
+    totals: dict[str, Any]
+
+
+def workflow_metrics(session: Session, workflow_id: int, *, limit: int = 20) -> WorkflowMetrics:
+    """Recent runs' metrics and totals (runs by status, rows, invalid values, success rate)."""
+    runs = list(session.exec(select(WorkflowRun).where(WorkflowRun.workflow_id == workflow_id)
+                             .order_by(WorkflowRun.id.desc()).limit(limit)).all())  # type: ignore[union-attr]
+    items = []
+    by_status: dict[str, int] = {}
+    pages = pages_ok = rows = invalid = 0
+    for run in runs:
+        m = loads(run.metrics_json, {})
+        by_status[run.status] = by_status.get(run.status, 0) + 1
+        pages += m.get("pages", 0)
+        pages_ok += m.get("pages_ok", 0)
+        rows += m.get("rows", 0)
+        invalid += m.get("invalid_values", 0)
+        items.append({"run_id": run.id, "status": run.status, "trigger": run.trigger,
+                      "due_time": run.due_time.isoformat() if run.due_time else None,
+                      "started_at": run.started_at.isoformat(), "error": run.error,
+                      **{k: m.get(k) for k in ("pages", "pages_ok", "pages_failed", "rows", "invalid_values",
+                                               "missing_values", "retries", "duration_s", "pages_per_s",
+                                               "success_rate")}})
+    totals = {"runs": len(runs), "by_status": by_status, "pages": pages, "rows": rows, "invalid_values": invalid,
+              "success_rate": round(pages_ok / pages, 4) if pages else None,
+              "run_success_rate": round(by_status.get("completed", 0) / len(runs), 4) if runs else None}
+    return WorkflowMetrics(workflow_id=workflow_id, runs=items, totals=totals)
+
+
+def result_dict(result: RunResult) -> dict[str, Any]:
+    """A run result as JSON-able data."""
+    return asdict(result)

@@ -1,0 +1,168 @@
+"""Extract attribute values: CSS selectors over HTML (selectolax/lexbor), JSON paths over JSON.
+
+HTML selectors are CSS with an optional ``@attr`` suffix to read an attribute instead
+of the text: ``h1``, ``meta[name=description]@content``, ``a.next@href``. An attribute
+of type ``array`` takes every match; other types take the first.
+
+JSON paths are a small dotted/indexed subset of JSONPath: ``$.items[0].name``,
+``data.tags[*]``, ``$['odd key'].value``. ``[*]``/``.*`` fan out and give a list.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+
+from lightdom_tui.errors import LightdomError
+
+_ATTR_SUFFIX = re.compile(r"^(?P<css>.+?)@(?P<attr>[A-Za-z_:][-A-Za-z0-9_:.]*)$")
+_TOKEN = re.compile(r"""\.(?P<key>[^.\[\]]+)|\[(?P<index>-?\d+)\]|\[(?P<star>\*)\]|\[(?P<q>['"])(?P<qkey>.*?)(?P=q)\]""")
+
+
+class ExtractError(ValueError):
+    """A page could not be parsed for extraction (e.g. malformed JSON)."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """What to extract for one attribute."""
+
+    name: str
+    selector: str | None
+    many: bool = False  # array attributes collect every match
+
+
+# --------------------------------------------------------------------------- JSON paths
+
+
+@lru_cache(maxsize=1024)
+def parse_json_path(path: str) -> tuple[tuple[str, Any], ...]:
+    """Tokens of a JSON path: ('key', name) / ('index', n) / ('star', None); errors name the position."""
+    text = path.strip()
+    if text.startswith("$"):
+        text = text[1:]
+    if text and not text.startswith((".", "[")):
+        text = "." + text
+    tokens: list[tuple[str, Any]] = []
+    position = 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None:
+            raise LightdomError(f"JSON path {path!r}: cannot parse at character {position + 1}: {text[position:]!r}")
+        if match.group("key") is not None:
+            key = match.group("key")
+            tokens.append(("star", None) if key == "*" else ("key", key))
+        elif match.group("index") is not None:
+            tokens.append(("index", int(match.group("index"))))
+        elif match.group("star") is not None:
+            tokens.append(("star", None))
+        else:
+            tokens.append(("key", match.group("qkey")))
+        position = match.end()
+    return tuple(tokens)
+
+
+def json_path_values(data: Any, path: str) -> list[Any]:
+    """Every value the path reaches (empty when it reaches nothing)."""
+    current = [data]
+    for kind, arg in parse_json_path(path):
+        following: list[Any] = []
+        for value in current:
+            if kind == "key" and isinstance(value, dict) and arg in value:
+                following.append(value[arg])
+            elif kind == "index" and isinstance(value, list) and -len(value) <= arg < len(value):
+                following.append(value[arg])
+            elif kind == "star":
+                if isinstance(value, list):
+                    following.extend(value)
+                elif isinstance(value, dict):
+                    following.extend(value.values())
+        current = following
+    return current
+
+
+def _fans_out(path: str) -> bool:
+    return any(kind == "star" for kind, _ in parse_json_path(path))
+
+
+# --------------------------------------------------------------------------- CSS
+
+
+@lru_cache(maxsize=1024)
+def split_css(selector: str) -> tuple[str, str | None]:
+    """(css, attribute name or None) from ``css@attr``."""
+    match = _ATTR_SUFFIX.match(selector.strip())
+    if match:
+        return match.group("css").strip(), match.group("attr")
+    return selector.strip(), None
+
+
+def check_selector(selector: str, where: str = "selector") -> str:
+    """Accept a JSON path (``$…``) or a CSS selector with optional ``@attr``; else a clear error."""
+    if selector.strip().startswith("$"):
+        parse_json_path(selector)
+        return selector
+    css, _ = split_css(selector)
+    try:
+        LexborHTMLParser("<p></p>").css(css)
+    except (SelectolaxError, ValueError) as exc:
+        raise LightdomError(f"{where}: {selector!r} is not a valid CSS selector ({exc})") from None
+    return selector
+
+
+def _node_value(node: Any, attr: str | None) -> str | None:
+    if attr is None:
+        return node.text(separator=" ", strip=True)
+    return node.attributes.get(attr)
+
+
+def parse_html(html: str | bytes) -> LexborHTMLParser:
+    """Parse a page once (several data streams of one service share the tree)."""
+    return LexborHTMLParser(html)
+
+
+def extract_html(html: str | bytes | LexborHTMLParser, fields: list[Field]) -> dict[str, Any]:
+    """Values of ``fields`` in one HTML page (lexbor tolerates malformed markup)."""
+    tree = html if isinstance(html, LexborHTMLParser) else LexborHTMLParser(html)
+    values: dict[str, Any] = {}
+    for item in fields:
+        if not item.selector:
+            values[item.name] = None
+            continue
+        css, attr = split_css(item.selector)
+        if item.many:
+            found = [_node_value(node, attr) for node in tree.css(css)]
+            values[item.name] = [v for v in found if v is not None]
+        else:
+            node = tree.css_first(css)
+            values[item.name] = None if node is None else _node_value(node, attr)
+    return values
+
+
+def extract_json(data: Any, fields: list[Field]) -> dict[str, Any]:
+    """Values of ``fields`` in one parsed JSON document."""
+    values: dict[str, Any] = {}
+    for item in fields:
+        if not item.selector:
+            values[item.name] = None
+            continue
+        found = json_path_values(data, item.selector)
+        if item.many or _fans_out(item.selector):
+            values[item.name] = found
+        else:
+            values[item.name] = found[0] if found else None
+    return values
+
+
+def parse_json(body: bytes | str) -> Any:
+    """Parse a JSON page; malformed JSON raises ExtractError with the position."""
+    import json
+
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ExtractError(f"malformed JSON: {exc}") from None

@@ -1,0 +1,149 @@
+"""Fetch a service's sources: HTTP(S) with httpx, local files; bounded in time and size.
+
+Every request has connect/read timeouts *and* an overall deadline (a server that
+drips one byte a second cannot hold a run), a size cap checked while streaming,
+and a descriptive user agent. Transient failures (5xx, 429, timeouts, connection
+errors) are retried with exponential backoff; other failures are returned, never raised.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from lightdom_tui import __version__ as _version
+
+USER_AGENT = f"LightDomTUI/{_version} (+https://github.com/lightdom/lightdom-tui; polite data extraction bot)"
+TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """Limits of one fetch (per service; defaults are safe)."""
+
+    timeout_s: float = 10.0  # overall deadline of one attempt
+    connect_timeout_s: float = 5.0
+    max_bytes: int = 5_000_000
+    retries: int = 2
+    backoff_s: float = 0.2  # first retry delay; doubles each time, capped at 5 s
+
+
+@dataclass
+class FetchResult:
+    """Outcome of fetching one source: a body, or an error saying why not."""
+
+    source: str
+    body: bytes | None = None
+    status: int | None = None
+    content_type: str = ""
+    error: str | None = None
+    attempts: int = 1
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _Transient(Exception):
+    pass
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class Fetcher:
+    """A reusable HTTP client plus file reader with the limits of ``FetchOptions``."""
+
+    def __init__(self, options: FetchOptions | None = None) -> None:
+        self.options = options or FetchOptions()
+        o = self.options
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(o.timeout_s, connect=o.connect_timeout_s),
+            headers={"User-Agent": USER_AGENT, "Accept": "text/html,application/json;q=0.9,*/*;q=0.5"},
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+        )
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self._client.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def fetch(self, source: str, should_stop: object = None) -> FetchResult:
+        """Fetch a URL or a local path; retries transient failures; never raises for I/O."""
+        started = time.monotonic()
+        if not source.startswith(("http://", "https://")):
+            result = self._read_file(source)
+            result.elapsed_s = time.monotonic() - started
+            return result
+        o = self.options
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                body, status, content_type = self._get(source)
+                return FetchResult(source, body=body, status=status, content_type=content_type,
+                                   attempts=attempt, elapsed_s=time.monotonic() - started)
+            except _TooLarge as exc:
+                return self._fail(source, str(exc), attempt, started)
+            except _Transient as exc:
+                reason = str(exc)
+            except httpx.TimeoutException as exc:
+                reason = f"timeout ({type(exc).__name__})"
+            except httpx.TransportError as exc:
+                reason = f"connection error: {exc}"
+            except httpx.HTTPStatusError as exc:
+                return self._fail(source, f"HTTP {exc.response.status_code}", attempt, started,
+                                  status=exc.response.status_code)
+            stopping = callable(should_stop) and should_stop()
+            if attempt > o.retries or stopping:
+                return self._fail(source, reason, attempt, started)
+            time.sleep(min(o.backoff_s * (2 ** (attempt - 1)), 5.0))
+
+    def _get(self, url: str) -> tuple[bytes, int, str]:
+        o = self.options
+        deadline = time.monotonic() + o.timeout_s
+        with self._client.stream("GET", url) as response:
+            if response.status_code in TRANSIENT_STATUS:
+                raise _Transient(f"HTTP {response.status_code}")
+            response.raise_for_status()
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > o.max_bytes:
+                raise _TooLarge(f"too large: {declared} bytes > max_bytes {o.max_bytes}")
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > o.max_bytes:
+                    raise _TooLarge(f"too large: more than max_bytes {o.max_bytes}")
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout(f"deadline of {o.timeout_s}s exceeded")
+                chunks.append(chunk)
+            return b"".join(chunks), response.status_code, response.headers.get("content-type", "")
+
+    def _read_file(self, source: str) -> FetchResult:
+        path = Path(source.removeprefix("file://"))
+        try:
+            size = path.stat().st_size
+            if size > self.options.max_bytes:
+                return FetchResult(source, error=f"too large: {size} bytes > max_bytes {self.options.max_bytes}")
+            body = path.read_bytes()
+        except OSError as exc:
+            return FetchResult(source, error=f"cannot read file: {exc.strerror or exc}")
+        content_type = "application/json" if path.suffix.lower() in (".json", ".jsonl") else "text/html"
+        return FetchResult(source, body=body, content_type=content_type)
+
+    @staticmethod
+    def _fail(source: str, reason: str, attempts: int, started: float, status: int | None = None) -> FetchResult:
+        return FetchResult(source, error=reason, status=status, attempts=attempts,
+                           elapsed_s=time.monotonic() - started)

@@ -1,0 +1,113 @@
+"""Attribute validation rules: checked once when defined, then applied to every extracted value.
+
+Rules (all optional): ``required``, ``minLength``, ``maxLength``, ``pattern``, ``min``,
+``max``, ``enum``. Lengths apply to strings and arrays; min/max to numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from lightdom_tui.errors import LightdomError
+
+RULE_KEYS = ("required", "minLength", "maxLength", "pattern", "min", "max", "enum")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_rules(rules: Any, where: str = "validation") -> dict[str, Any]:
+    """Validate a rules dict itself; errors name the rule, e.g. ``validation.pattern: …``."""
+    if rules is None:
+        return {}
+    if not isinstance(rules, dict):
+        raise LightdomError(f"{where}: expected an object with {', '.join(RULE_KEYS)}")
+    for key, value in rules.items():
+        at = f"{where}.{key}"
+        if key not in RULE_KEYS:
+            raise LightdomError(f"{at}: unknown rule (known: {', '.join(RULE_KEYS)})")
+        if key == "required" and not isinstance(value, bool):
+            raise LightdomError(f"{at}: must be true or false")
+        if key in ("minLength", "maxLength") and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise LightdomError(f"{at}: must be a non-negative integer")
+        if key in ("min", "max") and not _is_number(value):
+            raise LightdomError(f"{at}: must be a number")
+        if key == "pattern":
+            if not isinstance(value, str):
+                raise LightdomError(f"{at}: must be a regular expression string")
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise LightdomError(f"{at}: invalid regular expression: {exc}") from None
+        if key == "enum" and (not isinstance(value, list) or not value):
+            raise LightdomError(f"{at}: must be a non-empty list")
+    if "minLength" in rules and "maxLength" in rules and rules["minLength"] > rules["maxLength"]:
+        raise LightdomError(f"{where}.minLength: {rules['minLength']} is greater than maxLength {rules['maxLength']}")
+    if "min" in rules and "max" in rules and rules["min"] > rules["max"]:
+        raise LightdomError(f"{where}.min: {rules['min']} is greater than max {rules['max']}")
+    return dict(rules)
+
+
+def _type_ok(value: Any, kind: str) -> bool:
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "number":
+        return _is_number(value)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "array":
+        return isinstance(value, list)
+    if kind == "object":
+        return isinstance(value, dict)
+    if kind == "date":
+        if isinstance(value, (date, datetime)):
+            return True
+        if isinstance(value, str):
+            try:
+                datetime.fromisoformat(value)
+            except ValueError:
+                return False
+            return True
+        return False
+    return True
+
+
+@dataclass
+class Validator:
+    """Compiled rules of one attribute; ``errors(value)`` lists what is wrong (empty = valid)."""
+
+    name: str
+    kind: str = "string"
+    rules: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        pattern = self.rules.get("pattern")
+        self._pattern = re.compile(pattern) if pattern else None
+
+    def errors(self, value: Any) -> list[str]:
+        """Problems with ``value`` for this attribute (empty list when valid)."""
+        rules = self.rules
+        if value is None or value == "" or value == []:
+            return [f"{self.name}: required value missing"] if rules.get("required") else []
+        if not _type_ok(value, self.kind):
+            return [f"{self.name}: expected {self.kind}, got {type(value).__name__} {str(value)[:40]!r}"]
+        found: list[str] = []
+        if isinstance(value, (str, list)):
+            if "minLength" in rules and len(value) < rules["minLength"]:
+                found.append(f"{self.name}: length {len(value)} < minLength {rules['minLength']}")
+            if "maxLength" in rules and len(value) > rules["maxLength"]:
+                found.append(f"{self.name}: length {len(value)} > maxLength {rules['maxLength']}")
+        if _is_number(value):
+            if "min" in rules and value < rules["min"]:
+                found.append(f"{self.name}: {value} < min {rules['min']}")
+            if "max" in rules and value > rules["max"]:
+                found.append(f"{self.name}: {value} > max {rules['max']}")
+        if self._pattern is not None and isinstance(value, str) and not self._pattern.search(value):
+            found.append(f"{self.name}: {value[:40]!r} does not match pattern {self._pattern.pattern!r}")
+        if "enum" in rules and value not in rules["enum"]:
+            found.append(f"{self.name}: {str(value)[:40]!r} not in enum")
+        return found

@@ -1,0 +1,149 @@
+"""Workflow runs against a real HTTP server: extraction, per-page errors, limits, retries, stop."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from lightdom_tui.db.jsoncol import loads
+from lightdom_tui.db.models import WorkflowRun
+from lightdom_tui.orchestration import tree
+from lightdom_tui.orchestration.destinations import read_rows
+from lightdom_tui.orchestration.executor import request_stop, run_logs, run_workflow, workflow_metrics
+
+HTML_ATTRS = [
+    ("title", "string", "title", {"required": True, "minLength": 3}),
+    ("description", "string", "meta[name=description]@content", {}),
+    ("heading", "string", "h1", {"pattern": "^Widget \\d+$"}),
+    ("subheadings", "array", "h2", {"maxLength": 5}),
+    ("price", "number", "span.price", {"min": 0, "max": 500}),
+    ("next_link", "string", "a.next@href", {}),
+]
+
+
+def _html_workflow(ws, urls, *, transformations=None, concurrency=4, config=None, destination=""):
+    with ws.session() as s:
+        campaign = tree.create_campaign(s, "shop", status="active")
+        workflow = tree.create_workflow(s, campaign.id, "crawl", concurrency=concurrency)
+        service = tree.create_service(s, workflow.id, "pages", type="html", config={"urls": urls, **(config or {})})
+        stream = tree.create_datastream(
+            s, service.id, "products", destination=destination,
+            transformations=transformations if transformations is not None else [
+                {"op": "trim"}, {"op": "cast", "to": "number", "attribute": "price"}],
+        )
+        for name, kind, selector, rules in HTML_ATTRS:
+            tree.create_attribute(s, stream.id, name, type=kind, selector=selector, validation=rules)
+        return workflow.id, stream.id
+
+
+def test_html_extraction_and_per_page_errors(ws, http_server):
+    urls = [http_server.url(p) for p in
+            ("/page/1", "/page/2", "/page/60", "/error500", "/notfound", "/huge", "/huge-undeclared",
+             "/malformed.html")]
+    workflow_id, stream_id = _html_workflow(ws, urls, config={"max_bytes": 100_000, "retries": 1,
+                                                              "backoff_s": 0.01, "timeout_s": 3})
+    result = run_workflow(ws, workflow_id)
+    assert result is not None and result.status == "completed"
+    m = result.metrics
+    assert (m["pages"], m["pages_ok"], m["pages_failed"]) == (8, 4, 4)
+    assert m["success_rate"] == 0.5
+    assert http_server.count("/error500") == 2  # one retry of a 5xx
+    assert http_server.count("/notfound") >= 1
+
+    rows = {r["_source"].rsplit("/", 1)[1]: r for r in read_rows(ws.root, "", stream_id, "products")}
+    assert set(rows) == {"1", "2", "60", "malformed.html"}
+    one = rows["1"]
+    assert one["title"] == "Product 1"  # trimmed
+    assert one["description"] == "Description of product 1"
+    assert one["heading"] == "Widget 1"
+    assert loads(one["subheadings"]) == ["Specs", "Reviews"]
+    assert one["price"] == 10.5 and one["next_link"] == "/page/2"
+    assert one["_errors"] is None
+    # page 60 costs 600.5 > max 500: the value is invalid, nulled and reported
+    assert rows["60"]["price"] is None and "price: 600.5 > max 500" in rows["60"]["_errors"]
+    # malformed HTML still extracts what is there
+    assert rows["malformed.html"]["price"] == 7.5
+    assert rows["malformed.html"]["heading"] == "Widget 5" and rows["malformed.html"]["title"] == "Broken"
+    assert m["invalid_values"] == 1
+
+    with ws.session() as s:
+        errors = {log.message.split(": ", 1)[0].rsplit("/", 1)[1]: log.message
+                  for log in run_logs(s, workflow_id=workflow_id, level="error")}
+        metrics = workflow_metrics(s, workflow_id)
+    assert set(errors) == {"error500", "notfound", "huge", "huge-undeclared"}
+    assert "HTTP 500" in errors["error500"] and "HTTP 404" in errors["notfound"]
+    assert "too large" in errors["huge"] and "too large" in errors["huge-undeclared"]
+    assert metrics.totals["runs"] == 1 and metrics.totals["rows"] == 4
+
+
+def test_retry_recovers_transient_errors(ws, http_server):
+    workflow_id, stream_id = _html_workflow(ws, [http_server.url("/flaky")],
+                                            config={"retries": 3, "backoff_s": 0.01})
+    result = run_workflow(ws, workflow_id)
+    assert result.metrics["pages_ok"] == 1 and result.metrics["retries"] == 2
+    assert read_rows(ws.root, "", stream_id, "products")[0]["heading"] == "Widget 99"
+
+
+def test_run_never_hangs_on_a_stalled_server(ws, http_server):
+    workflow_id, _ = _html_workflow(ws, [http_server.url("/hang"), http_server.url("/page/3")],
+                                    config={"timeout_s": 0.5, "retries": 0})
+    started = time.monotonic()
+    result = run_workflow(ws, workflow_id)
+    assert time.monotonic() - started < 4
+    assert result.metrics["pages_failed"] == 1 and result.metrics["pages_ok"] == 1
+    with ws.session() as s:
+        assert any("timeout" in log.message for log in run_logs(s, workflow_id=workflow_id, level="error"))
+
+
+def test_stop_mid_run(ws, http_server):
+    urls = [http_server.url(f"/slow/0.25?{i}") for i in range(40)]
+    workflow_id, stream_id = _html_workflow(ws, urls, concurrency=2)
+    outcome = {}
+    runner = threading.Thread(target=lambda: outcome.setdefault("r", run_workflow(ws, workflow_id)))
+    runner.start()
+    deadline = time.monotonic() + 5
+    stopped = []
+    while time.monotonic() < deadline and not stopped:
+        time.sleep(0.1)
+        with ws.session() as s:
+            run = s.get(WorkflowRun, 1)
+            if run is not None and loads(run.metrics_json, {}).get("pages", 0) >= 2:
+                stopped = request_stop(s, workflow_id=workflow_id)
+    assert stopped == [1]
+    runner.join(timeout=10)
+    assert not runner.is_alive()
+    result = outcome["r"]
+    assert result.status == "stopped"
+    assert 2 <= result.metrics["pages"] < 40
+    rows = read_rows(ws.root, "", stream_id, "products", limit=100)
+    assert len(rows) == result.metrics["rows"] == result.metrics["pages_ok"]
+    with ws.session() as s:
+        assert s.get(WorkflowRun, 1).status == "stopped"
+
+
+def test_json_service_and_jsonl_destination(ws, http_server):
+    urls = [http_server.url(f"/api/item/{n}") for n in (1, 2)] + [http_server.url("/api/malformed")]
+    with ws.session() as s:
+        c = tree.create_campaign(s, "api")
+        w = tree.create_workflow(s, c.id, "items")
+        svc = tree.create_service(s, w.id, "api", type="http", config={"urls": urls})
+        ds = tree.create_datastream(s, svc.id, "items", destination="jsonl:out/items.jsonl",
+                                    transformations=[{"op": "uppercase", "attribute": "currency"},
+                                                     {"op": "count", "attribute": "tag_count"}])
+        tree.create_attribute(s, ds.id, "item_id", type="number", selector="$.item.id")
+        tree.create_attribute(s, ds.id, "name", selector="item.name", validation={"required": True})
+        tree.create_attribute(s, ds.id, "tags", type="array", selector="$.item.tags[*]")
+        tree.create_attribute(s, ds.id, "tag_count", type="number", selector="$.item.tags[*]")
+        tree.create_attribute(s, ds.id, "currency", selector="$.item.price.currency",
+                              validation={"enum": ["EUR", "USD"]})
+        tree.create_attribute(s, ds.id, "amount", type="number", selector="$['item']['price'].amount")
+        workflow_id, stream_id = w.id, ds.id
+    result = run_workflow(ws, workflow_id)
+    assert (result.metrics["pages_ok"], result.metrics["pages_failed"]) == (2, 1)
+    rows = read_rows(ws.root, "jsonl:out/items.jsonl", stream_id, "items")
+    assert (ws.root / "out" / "items.jsonl").exists()
+    assert rows[1] == {**rows[1], "item_id": 2, "name": "Item 2", "tags": ["a", "b", "t2"], "tag_count": 3,
+                       "currency": "EUR", "amount": 3.0, "_errors": None}
+    with ws.session() as s:
+        errors = [log.message for log in run_logs(s, workflow_id=workflow_id, level="error")]
+    assert len(errors) == 1 and "malformed JSON" in errors[0]
