@@ -1,13 +1,29 @@
-"""LightDom's Textual app: four panes over the whole loop."""
+"""LightDom's Textual app: four panes over the whole loop.
+
+The app coordinates: it owns the pane switcher, the status bar, the global
+bindings and the modal screens. Each pane is its own module under ``widgets/``
+and calls services in thread workers; nothing here touches the database.
+"""
 
 from __future__ import annotations
 
+from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
+from lightdom_tui.tui.commands import LightdomCommands
+from lightdom_tui.tui.messages import DataChanged
 from lightdom_tui.tui.panes import PANES
+from lightdom_tui.tui.screens.api_key import ApiKeyScreen
+from lightdom_tui.tui.screens.dialogs import ConfirmScreen, ErrorScreen, PromptScreen
+from lightdom_tui.tui.screens.help import HelpScreen
+from lightdom_tui.tui.screens.settings import SettingsScreen
+from lightdom_tui.tui.widgets.pane import Pane
+from lightdom_tui.tui.widgets.status_bar import StatusBar
 from lightdom_tui.workspace import Workspace
+
+DARK, LIGHT = "textual-dark", "textual-light"
 
 
 class LightdomApp(App[None]):
@@ -15,12 +31,19 @@ class LightdomApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "LightDom"
+    COMMANDS = App.COMMANDS | {LightdomCommands}
     BINDINGS = [
-        Binding("q", "quit", "Quit", id="quit"),
+        Binding("q", "quit", "Quit", id="app.quit"),
         *[
-            Binding(str(number), f"show_pane('{pane.pane_id}')", pane.title, id=f"pane-{pane.pane_id}")
+            Binding(str(number), f"show_pane('{pane.pane_id}')", pane.title, id=f"app.pane.{pane.pane_id}",
+                    show=False)
             for number, pane in enumerate(PANES, start=1)
         ],
+        Binding("f1,question_mark", "help", "Help", id="app.help"),
+        Binding("f2", "settings", "Settings", id="app.settings"),
+        Binding("f3", "api_key", "API key", id="app.api_key"),
+        Binding("ctrl+t", "toggle_dark_theme", "Theme", id="app.theme", show=False),
+        Binding("ctrl+p", "command_palette", "Commands", id="app.palette", show=False),
     ]
 
     def __init__(self, workspace: Workspace) -> None:
@@ -34,18 +57,99 @@ class LightdomApp(App[None]):
             for number, pane in enumerate(PANES, start=1):
                 with TabPane(f"{number} {pane.title}", id=pane.pane_id):
                     yield pane.widget(self.workspace)
-        yield Footer()
+        yield StatusBar(self.workspace)
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.theme = self.workspace.settings.tui.theme
+        theme = self.workspace.settings.tui.theme
+        self.theme = theme if theme in self.available_themes else DARK
+        pane = self.active_pane()
+        if pane is not None:
+            pane.focus_main()
+
+    # ----------------------------------------------------------------- panes
+
+    def pane_titles(self) -> list[tuple[str, str]]:
+        """(pane id, title) in switcher order."""
+        return [(pane.pane_id, pane.title) for pane in PANES]
+
+    def active_pane(self) -> Pane | None:
+        """The pane widget currently shown."""
+        try:
+            tabs = self.query_one("#panes", TabbedContent)
+        except Exception:  # before compose / on a modal
+            return None
+        panes = tabs.query(f"#{tabs.active} Pane").results(Pane)
+        return next(iter(panes), None)
 
     def action_show_pane(self, pane_id: str) -> None:
         """Jump to a pane by its id (number keys)."""
         self.query_one("#panes", TabbedContent).active = pane_id
+        pane = self.active_pane()
+        if pane is not None:
+            pane.focus_main()
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self) -> None:
+        pane = self.active_pane()
+        if pane is not None:
+            pane.on_shown()
+
+    @on(DataChanged)
+    def _data_changed(self, message: DataChanged) -> None:
+        if message.area in ("registry", "deploy"):
+            self.query_one(StatusBar).reload()
+
+    # ----------------------------------------------------------------- screens
+
+    def action_help(self) -> None:
+        """Show every binding."""
+        from lightdom_tui.tui.panes import MODAL_SCREENS
+
+        nodes: list = [self, *self.screen.walk_children(), *MODAL_SCREENS]
+        self.push_screen(HelpScreen(nodes))
+
+    def action_settings(self) -> None:
+        """Edit lightdom.toml."""
+
+        def saved(settings) -> None:  # noqa: ANN001
+            if settings is None:
+                return
+            self.workspace.settings = settings
+            if settings.tui.theme in self.available_themes:
+                self.theme = settings.tui.theme
+            self.notify("settings saved to lightdom.toml")
+            self.query_one(StatusBar).reload()
+
+        self.push_screen(SettingsScreen(self.workspace.settings, self.workspace.root), saved)
+
+    def action_api_key(self) -> None:
+        """Store the remote API key in the keyring."""
+        self.push_screen(ApiKeyScreen(self.workspace.settings.serving.remote_provider))
+
+    def action_toggle_dark_theme(self) -> None:
+        """Switch light/dark and remember it in settings.tui.theme."""
+        self.theme = LIGHT if self.theme == DARK else DARK
+        self.workspace.settings.tui.theme = self.theme
+        self.workspace.save_settings()
+
+    def show_error(self, title: str, message: str) -> None:
+        """Modal error (the one sink for worker failures)."""
+        self.push_screen(ErrorScreen(title, message))
+
+    def confirm(self, question: str, callback) -> None:  # noqa: ANN001
+        """Ask yes/no; ``callback(True)`` on yes."""
+        self.push_screen(ConfirmScreen(question), lambda ok: callback() if ok else None)
+
+    def prompt(self, question: str, callback, *, title: str = "Input", value: str = "") -> None:  # noqa: ANN001
+        """Ask for a line of text; ``callback(text)`` unless cancelled."""
+        self.push_screen(
+            PromptScreen(question, title=title, value=value), lambda text: callback(text) if text is not None else None
+        )
 
 
 def create_app(workspace: Workspace) -> LightdomApp:
-    """App factory shared by the CLI and the tests."""
+    """App factory shared by the CLI, the tests and the benchmark."""
     return LightdomApp(workspace)
 
 

@@ -1,4 +1,4 @@
-"""The four panes, in order. Each pane is a widget class taking the workspace."""
+"""The four panes, in order, and the modal screens whose keys the help lists."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from dataclasses import dataclass
 
 from textual.widget import Widget
 
-from lightdom_tui.tui.widgets.placeholder_pane import PlannedPane
+from lightdom_tui.tui.screens.api_key import ApiKeyScreen
+from lightdom_tui.tui.screens.dialogs import ConfirmScreen, ErrorScreen, PromptScreen
+from lightdom_tui.tui.screens.editor import EditorScreen
+from lightdom_tui.tui.screens.settings import SettingsScreen
+from lightdom_tui.tui.widgets.campaign.pane import CampaignPane
+from lightdom_tui.tui.widgets.curation.pane import CurationPane
+from lightdom_tui.tui.widgets.registry.pane import RegistryPane
+from lightdom_tui.tui.widgets.training.pane import TrainingPane
 from lightdom_tui.workspace import Workspace
 
 
@@ -21,37 +28,12 @@ class PaneSpec:
 
 
 PANES: tuple[PaneSpec, ...] = (
-    PaneSpec(
-        "curation",
-        "Curation",
-        lambda ws: PlannedPane(
-            "Curation",
-            "Examples table over the database with filters, a conversation view, "
-            "single-key approve/reject/edit/undo, bulk actions and the quarantine list.",
-        ),
-    ),
-    PaneSpec(
-        "training",
-        "Training runs",
-        lambda ws: PlannedPane(
-            "Training runs",
-            "Runs with status, start/cancel/resume, live progress and loss plot, log tail.",
-        ),
-    ),
-    PaneSpec(
-        "registry",
-        "Model registry",
-        lambda ws: PlannedPane(
-            "Model registry",
-            "Versions, aliases and lineage; export, evaluate, compare, A/B tests, deploy and roll back.",
-        ),
-    ),
-    PaneSpec(
-        "campaigns",
-        "Campaign tree",
-        lambda ws: PlannedPane(
-            "Campaign tree",
-            "Campaign → workflow → service → data stream → attribute; suggest attributes and accept them.",
-        ),
-    ),
+    PaneSpec("curation", "Curation", lambda ws: CurationPane(ws, id="pane-curation")),
+    PaneSpec("training", "Training runs", lambda ws: TrainingPane(ws, id="pane-training")),
+    PaneSpec("registry", "Model registry", lambda ws: RegistryPane(ws, id="pane-registry")),
+    PaneSpec("campaigns", "Campaign tree", lambda ws: CampaignPane(ws, id="pane-campaigns")),
+)
+
+MODAL_SCREENS: tuple[type, ...] = (
+    SettingsScreen, ApiKeyScreen, EditorScreen, ConfirmScreen, PromptScreen, ErrorScreen,
 )

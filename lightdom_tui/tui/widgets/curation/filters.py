@@ -1,0 +1,103 @@
+"""Filter bar of the curation pane: status, task type, source, quality range, text, sort."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import Input, Select
+
+STATUSES = ("pending", "approved", "rejected")
+SORTS = (("id ↑", "id"), ("id ↓", "-id"), ("quality ↓", "-quality_score"), ("quality ↑", "quality_score"))
+
+
+@dataclass(frozen=True)
+class FilterState:
+    """What the user asked to see (turned into the curation service's ExampleFilter)."""
+
+    status: str | None = None
+    task_type: str | None = None
+    source: str | None = None
+    quality_min: float | None = None
+    quality_max: float | None = None
+    text: str | None = None
+    sort: str = "id"
+
+    def next_status(self) -> FilterState:
+        """Cycle all → pending → approved → rejected → all (the `s` key)."""
+        order = (None, *STATUSES)
+        return replace(self, status=order[(order.index(self.status) + 1) % len(order)])
+
+    def describe(self) -> str:
+        """Short human text of the active filters."""
+        parts = [f"{name}={value}" for name, value in (
+            ("status", self.status), ("task", self.task_type), ("source", self.source),
+            ("q≥", self.quality_min), ("q≤", self.quality_max), ("text", self.text),
+        ) if value not in (None, "")]
+        return ", ".join(parts) or "all examples"
+
+
+def _float(text: str) -> float | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+class FilterBar(Horizontal):
+    """Inputs for every filter; enter in a text box or a new select value applies them."""
+
+    class Changed(Message):
+        """The filters changed."""
+
+        def __init__(self, state: FilterState) -> None:
+            super().__init__()
+            self.state = state
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self.state = FilterState()
+
+    def compose(self) -> ComposeResult:
+        yield Select([(s, s) for s in STATUSES], prompt="any status", id="f-status", compact=True)
+        yield Input(placeholder="task type", id="f-task", compact=True)
+        yield Input(placeholder="source", id="f-source", compact=True)
+        yield Input(placeholder="q min", id="f-qmin", compact=True, classes="f-num")
+        yield Input(placeholder="q max", id="f-qmax", compact=True, classes="f-num")
+        yield Input(placeholder="/ search text", id="f-text", compact=True)
+        yield Select(list(SORTS), value="id", allow_blank=False, id="f-sort", compact=True)
+
+    def read(self) -> FilterState:
+        """The filters as currently typed."""
+        status = self.query_one("#f-status", Select).value
+        sort = self.query_one("#f-sort", Select).value
+        return FilterState(
+            status=status if isinstance(status, str) else None,
+            task_type=self.query_one("#f-task", Input).value.strip() or None,
+            source=self.query_one("#f-source", Input).value.strip() or None,
+            quality_min=_float(self.query_one("#f-qmin", Input).value),
+            quality_max=_float(self.query_one("#f-qmax", Input).value),
+            text=self.query_one("#f-text", Input).value.strip() or None,
+            sort=sort if isinstance(sort, str) else "id",
+        )
+
+    def set_status(self, status: str | None) -> None:
+        """Set the status select (the `s` key) and apply."""
+        select = self.query_one("#f-status", Select)
+        with self.prevent(Select.Changed):
+            select.value = status if status else Select.NULL
+        self._apply()
+
+    @on(Input.Submitted)
+    @on(Select.Changed)
+    def _apply(self) -> None:
+        state = self.read()
+        if state != self.state:
+            self.state = state
+            self.post_message(self.Changed(state))

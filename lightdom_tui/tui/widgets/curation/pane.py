@@ -1,0 +1,280 @@
+"""Curation pane: the examples table, filters, conversation view, actions and the quarantine list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import ContentSwitcher, DataTable, Static
+
+from lightdom_tui.tui.messages import DataChanged, Loaded
+from lightdom_tui.tui.widgets.curation import source as curation
+from lightdom_tui.tui.widgets.curation.conversation import ConversationView
+from lightdom_tui.tui.widgets.curation.filters import FilterBar, FilterState
+from lightdom_tui.tui.widgets.curation.rows import header_text
+from lightdom_tui.tui.widgets.curation.table import ExampleTable
+from lightdom_tui.tui.widgets.pane import NeedsNotice, Pane
+
+QUARANTINE_LIMIT = 500
+
+
+class CurationPane(Pane):
+    """Review examples one key at a time; bulk actions apply to the whole filtered set."""
+
+    REQUIRES = curation.REQUIRES
+    WHAT = "Curation"
+    BINDINGS = [
+        Binding("a", "approve", "Approve", id="curation.approve"),
+        Binding("r", "reject", "Reject…", id="curation.reject"),
+        Binding("e", "edit", "Edit", id="curation.edit"),
+        Binding("u", "undo", "Undo", id="curation.undo"),
+        Binding("n", "step(1)", "Next", id="curation.step_next", show=False),
+        Binding("p", "step(-1)", "Prev", id="curation.step_prev", show=False),
+        Binding("s", "cycle_status", "Status filter", id="curation.cycle_status"),
+        Binding("slash", "search", "Search", id="curation.search"),
+        Binding("f", "filters", "Filters", id="curation.filters", show=False),
+        Binding("A", "bulk('approve')", "Approve all…", id="curation.bulk_approve"),
+        Binding("R", "bulk('reject')", "Reject all…", id="curation.bulk_reject", show=False),
+        Binding("b", "build_dataset", "Build dataset…", id="curation.build_dataset"),
+        Binding("Q", "toggle_quarantine", "Quarantine", id="curation.quarantine"),
+        Binding("escape", "focus_table", "Table", id="curation.focus_table", show=False),
+    ]
+
+    def __init__(self, workspace, **kwargs) -> None:  # noqa: ANN001, ANN003
+        super().__init__(workspace, **kwargs)
+        self.filter_state = FilterState()
+
+    def compose(self) -> ComposeResult:
+        absent = self.missing_services()
+        if absent:
+            yield NeedsNotice(absent, "Curation (examples table, actions, quarantine)")
+            return
+        yield FilterBar(id="curation-filters")
+        with ContentSwitcher(initial="curation-main", id="curation-switcher"):
+            with Horizontal(id="curation-main"):
+                with Vertical(id="examples-box") as box:
+                    box.border_title = "examples"
+                    yield Static(header_text(), id="examples-header")
+                    yield ExampleTable(id="examples")
+                yield ConversationView(id="conversation")
+            with Vertical(id="quarantine-box") as box:
+                box.border_title = "quarantine"
+                yield DataTable(id="quarantine", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="curation-counters")
+
+    def on_mount(self) -> None:
+        if self.missing_services():
+            return
+        self.table.set_source(self._source())
+        self._load_counters()
+
+    @property
+    def table(self) -> ExampleTable:
+        """The examples table."""
+        return self.query_one("#examples", ExampleTable)
+
+    def _source(self) -> curation.ExampleSource:
+        return curation.ExampleSource(self.workspace, self.filter_state)
+
+    def focus_main(self) -> None:
+        if not self.missing_services():
+            self.table.focus()
+
+    def palette_commands(self) -> list[tuple[str, str, str]]:
+        return [
+            ("Approve example", "a", "approve"),
+            ("Reject example…", "r: with a reason", "reject"),
+            ("Undo last curation action", "u", "undo"),
+            ("Approve all filtered examples…", "A: bulk, with confirmation", "bulk('approve')"),
+            ("Reject all filtered examples…", "R: bulk, with confirmation", "bulk('reject')"),
+            ("Build dataset from the current filter…", "b", "build_dataset"),
+            ("Show quarantine", "Q", "toggle_quarantine"),
+        ]
+
+    def refresh_data(self) -> None:
+        if self.missing_services():
+            return
+        self.table.reload()
+        self._load_counters()
+
+    # ------------------------------------------------------------------ table events
+
+    @on(FilterBar.Changed)
+    def _filters_changed(self, event: FilterBar.Changed) -> None:
+        self.filter_state = event.state
+        self.table.set_source(self._source())
+        self._update_title()
+
+    @on(ExampleTable.Highlighted)
+    def _highlighted(self, event: ExampleTable.Highlighted) -> None:
+        self.query_one(ConversationView).show(event.row.example if event.row else None)
+        self._update_title()
+
+    @on(ExampleTable.Counted)
+    def _counted(self) -> None:
+        self._update_title()
+
+    def _update_title(self) -> None:
+        table = self.table
+        total = f"{table.total:,}" if table.total is not None else "counting…"
+        position = f"{table.cursor + 1:,}" if table.total else "0"
+        box = self.query_one("#examples-box")
+        box.border_title = f"examples · {self.filter_state.describe()}"
+        box.border_subtitle = f"row {position} of {total} · {len(table.loaded_rows()):,} in memory"
+
+    # ------------------------------------------------------------------ single-key actions
+
+    def action_step(self, delta: int) -> None:
+        """Next / previous example."""
+        self.table.action_move(delta)
+
+    def action_focus_table(self) -> None:
+        """Back to the table (from a filter box)."""
+        self.table.focus()
+
+    def action_search(self) -> None:
+        """Focus the text search box."""
+        self.query_one("#f-text").focus()
+
+    def action_filters(self) -> None:
+        """Focus the first filter."""
+        self.query_one("#f-status").focus()
+
+    def action_cycle_status(self) -> None:
+        """All → pending → approved → rejected."""
+        self.query_one(FilterBar).set_status(self.filter_state.next_status().status)
+
+    def action_approve(self) -> None:
+        """Approve the example under the cursor and move on."""
+        row = self.table.current
+        if row is not None:
+            self._act("approve", [row.id], None)
+            self.table.action_move(1)
+
+    def action_reject(self) -> None:
+        """Reject with a reason."""
+        row = self.table.current
+        if row is None:
+            return
+        self.app.prompt(  # type: ignore[attr-defined]
+            f"Reason for rejecting #{row.id}", lambda reason: self._reject(row.id, reason), title="Reject"
+        )
+
+    def _reject(self, example_id: int, reason: str) -> None:
+        self._act("reject", [example_id], reason or None)
+        self.table.action_move(1)
+
+    def action_edit(self) -> None:
+        """Edit the conversation JSON in an editor screen."""
+        row = self.table.current
+        if row is None:
+            return
+        from lightdom_tui.tui.screens.editor import EditorScreen
+
+        def saved(text: str | None) -> None:
+            if text is not None:
+                self._edit(row.id, text)
+
+        self.app.push_screen(EditorScreen(row.example.messages_json, title=f"edit #{row.id}"), saved)
+
+    @work(thread=True, group="curation-action", name="edit example", exit_on_error=False)
+    def _edit(self, example_id: int, messages_text: str) -> None:
+        changed = curation.edit(self.workspace, example_id, messages_text)
+        self.post_message(Loaded("examples-changed", changed))
+
+    def action_undo(self) -> None:
+        """Revert the last curation action (one batch)."""
+        self._undo()
+
+    @work(thread=True, group="curation-action", name="undo", exit_on_error=False)
+    def _undo(self) -> None:
+        changed = curation.undo(self.workspace)
+        self.post_message(Loaded("examples-changed", changed))
+        self.post_message(Loaded("notify", f"undone: {len(changed)} example(s)"))
+
+    @work(thread=True, group="curation-action", name="curation action", exit_on_error=False)
+    def _act(self, action: str, ids: list[int], reason: str | None) -> None:
+        changed = curation.act(self.workspace, action, ids, reason)
+        self.post_message(Loaded("examples-changed", changed))
+
+    def action_bulk(self, action: str) -> None:
+        """Approve / reject every example matching the filter, after confirmation."""
+        total = self.table.total
+        if not total:
+            self.notify("nothing matches the filter")
+            return
+        question = f"{action.capitalize()} all {total:,} examples matching: {self.filter_state.describe()}?"
+
+        def go() -> None:
+            if action == "reject":
+                self.app.prompt("Reason (applies to all)", lambda r: self._bulk(action, r or None),  # type: ignore[attr-defined]
+                                title="Bulk reject")
+            else:
+                self._bulk(action, None)
+
+        self.app.confirm(question, go)  # type: ignore[attr-defined]
+
+    @work(thread=True, exclusive=True, group="curation-bulk", name="bulk action", exit_on_error=False)
+    def _bulk(self, action: str, reason: str | None) -> None:
+        count = curation.bulk(self.workspace, action, self.filter_state, reason)
+        self.post_message(Loaded("reload", None))
+        self.post_message(Loaded("notify", f"{action}: {count:,} example(s)"))
+
+    def action_build_dataset(self) -> None:
+        """Freeze the current filter as a dataset version."""
+        self.app.prompt(  # type: ignore[attr-defined]
+            f"Dataset name (from: {self.filter_state.describe()})", self._build, title="Build dataset"
+        )
+
+    @work(thread=True, exclusive=True, group="curation-dataset", name="build dataset", exit_on_error=False)
+    def _build(self, name: str) -> None:
+        summary = curation.build(self.workspace, name.strip(), self.filter_state)
+        self.post_message(Loaded("notify", summary))
+        self.post_message(DataChanged("datasets"))
+
+    def action_toggle_quarantine(self) -> None:
+        """Switch between the examples and the quarantine list."""
+        switcher = self.query_one("#curation-switcher", ContentSwitcher)
+        if switcher.current == "quarantine-box":
+            switcher.current = "curation-main"
+            self.table.focus()
+            return
+        switcher.current = "quarantine-box"
+        self.query_one("#quarantine", DataTable).focus()
+        self._load_quarantine()
+
+    @work(thread=True, exclusive=True, group="quarantine", name="load quarantine", exit_on_error=False)
+    def _load_quarantine(self) -> None:
+        self.post_message(Loaded("quarantine", curation.quarantine(self.workspace, QUARANTINE_LIMIT)))
+
+    @work(thread=True, exclusive=True, group="counters", name="count examples", exit_on_error=False)
+    def _load_counters(self) -> None:
+        self.post_message(Loaded("counters", curation.counters(self.workspace), replaceable=True))
+
+    # ------------------------------------------------------------------ results
+
+    def on_loaded(self, message: Loaded) -> None:
+        message.stop()
+        if message.kind == "examples-changed":
+            self.table.replace_examples(message.payload)
+            self._load_counters()
+        elif message.kind == "reload":
+            self.table.reload()
+            self._load_counters()
+        elif message.kind == "notify":
+            self.notify(str(message.payload))
+        elif message.kind == "counters":
+            self.query_one("#curation-counters", Static).update(message.payload)
+        elif message.kind == "quarantine":
+            self._show_quarantine(*message.payload)
+
+    def _show_quarantine(self, rows: list[Any], total: int) -> None:
+        table = self.query_one("#quarantine", DataTable)
+        table.clear(columns=True)
+        table.add_columns("file", "line", "reason", "raw")
+        for row in rows:
+            table.add_row(row.file, str(row.line), row.reason, row.raw[:80], key=str(row.id))
+        self.query_one("#quarantine-box").border_title = f"quarantine · showing {len(rows):,} of {total:,}"

@@ -1,0 +1,86 @@
+"""How one example row looks in the table (pure formatting, no queries)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from rich.style import Style
+from rich.text import Text
+
+STATUS_STYLE = {"pending": "yellow", "approved": "green", "rejected": "red"}
+
+COLUMNS: tuple[tuple[str, int], ...] = (
+    ("id", 7),
+    ("status", 8),
+    ("task type", 16),
+    ("source", 10),
+    ("qual", 4),
+    ("tok", 5),
+)
+
+
+@dataclass
+class RowView:
+    """The displayed fields of one example (kept small: a page holds hundreds)."""
+
+    id: int
+    status: str
+    task_type: str
+    source: str
+    quality: float | None
+    tokens: int | None
+    preview: str
+    example: Any  # the service's row, for the detail view and actions
+
+
+def preview_of(messages_json: str, width: int = 120) -> str:
+    """First user message (else the first message) on one line."""
+    try:
+        messages = json.loads(messages_json)
+    except (TypeError, ValueError):
+        return "(unreadable messages)"
+    if not isinstance(messages, list) or not messages:
+        return ""
+    first = next((m for m in messages if isinstance(m, dict) and m.get("role") == "user"), messages[0])
+    content = first.get("content") if isinstance(first, dict) else first
+    if not isinstance(content, str):
+        content = json.dumps(content, ensure_ascii=False)
+    return " ".join(content.split())[:width]
+
+
+def row_view(example: Any) -> RowView:
+    """Build the displayed row from a service row (an Example)."""
+    return RowView(
+        id=example.id,
+        status=example.status,
+        task_type=example.task_type,
+        source=example.source,
+        quality=example.quality_score,
+        tokens=example.token_count,
+        preview=preview_of(example.messages_json),
+        example=example,
+    )
+
+
+def header_text() -> Text:
+    """The column header line."""
+    text = Text(style="bold")
+    for name, width in COLUMNS:
+        text.append(name.ljust(width)[:width] + " ")
+    text.append("first user message")
+    return text
+
+
+def row_text(row: RowView) -> Text:
+    """One table line."""
+    quality = f"{row.quality:.2f}" if row.quality is not None else "–"
+    tokens = str(row.tokens) if row.tokens is not None else "–"
+    cells = (str(row.id), row.status, row.task_type, row.source, quality, tokens)
+    text = Text()
+    for (_, width), value in zip(COLUMNS, cells, strict=True):
+        style = STATUS_STYLE.get(value, "") if value is row.status else ""
+        text.append(value.ljust(width)[:width] + " ", style=Style.parse(style) if style else None)
+    text.append(row.preview)
+    return text

@@ -1,0 +1,75 @@
+"""What every pane shares: the workspace, worker error reporting and the "needs <module>" notice."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.containers import Vertical
+from textual.widgets import Static
+from textual.worker import Worker, WorkerState
+
+from lightdom_tui.tui.messages import ServiceNeeded
+from lightdom_tui.tui.services import ServiceMissing, missing
+from lightdom_tui.workspace import Workspace
+
+
+class NeedsNotice(Static):
+    """Says plainly which service module a pane is waiting for (never fake data)."""
+
+    def __init__(self, modules: list[str], what: str) -> None:
+        text = f"[b]needs {', '.join(modules)}[/b]\n{what} is not available in this build yet."
+        super().__init__(text, classes="needs-notice")
+
+
+class WorkerErrors:
+    """Mixin: the one Worker.StateChanged handler that turns worker errors into an error modal.
+
+    Worker state messages do not bubble, so every widget that starts workers mixes this in.
+    """
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR or event.worker.error is None:
+            return
+        error = event.worker.error
+        if isinstance(error, ServiceMissing):
+            self.post_message(ServiceNeeded(error.module))  # type: ignore[attr-defined]
+            return
+        self.app.show_error(  # type: ignore[attr-defined]
+            f"{event.worker.name} failed", f"{type(error).__name__}: {error}"
+        )
+
+
+class Pane(WorkerErrors, Vertical):
+    """Base of the four panes."""
+
+    #: service modules (relative to lightdom_tui) without which the pane cannot work
+    REQUIRES: tuple[str, ...] = ()
+    WHAT = "This pane"
+
+    def __init__(self, workspace: Workspace, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(**kwargs)
+        self.workspace = workspace
+
+    def missing_services(self) -> list[str]:
+        """Required service modules that are absent."""
+        return missing(*self.REQUIRES)
+
+    def on_service_needed(self, message: ServiceNeeded) -> None:
+        self.notify(f"needs {message.module}", severity="warning")
+
+    def palette_commands(self) -> list[tuple[str, str, str]]:
+        """(name, help, action) the command palette offers while this pane is shown."""
+        return []
+
+    def focus_main(self) -> None:
+        """Focus the pane's main widget (after a number key)."""
+        for widget in self.query("*"):
+            if widget.focusable:
+                widget.focus()
+                return
+
+    def on_shown(self) -> None:
+        """The pane became visible; panes load lazily here."""
+
+    def refresh_data(self) -> None:
+        """Reload what the pane shows (after actions elsewhere); panes override."""

@@ -1,0 +1,41 @@
+"""One-line status bar: workspace, deployed model, engine, GPU (read lazily in a worker)."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.widgets import Static
+
+from lightdom_tui.tui.messages import StatusInfo, StatusLoaded
+from lightdom_tui.tui.widgets.pane import WorkerErrors
+from lightdom_tui.workspace import Workspace
+
+
+class StatusBar(WorkerErrors, Static):
+    """Facts about the workspace; refreshed after actions that change deployments."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        super().__init__("workspace … · model … · engine … · GPU …", id="status-bar")
+        self.workspace = workspace
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        """Re-read the status in a worker."""
+        self._load()
+
+    @work(thread=True, exclusive=True, group="status", exit_on_error=False)
+    def _load(self) -> None:
+        from lightdom_tui.tui.status import read_status
+
+        self.post_message(StatusLoaded(read_status(self.workspace)))
+
+    def on_status_loaded(self, message: StatusLoaded) -> None:
+        self.show(message.info)
+
+    def show(self, info: StatusInfo) -> None:
+        """Render the facts."""
+        self.update(
+            f"[b]workspace[/b] {info.workspace}  [b]model[/b] {info.deployed}  "
+            f"[b]engine[/b] {info.engine}  [b]GPU[/b] {info.gpu}"
+        )
