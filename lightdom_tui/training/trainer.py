@@ -1,0 +1,503 @@
+"""The training loop: LoRA / QLoRA on a base model, resumable, cancellable, measured.
+
+Reads top-down like a nanoGPT/torchtune recipe:
+
+    train()         resolve config, dataset and base; check memory; create the run record
+    run_training()  load model + data, restore a checkpoint, loop, register the adapter
+    train_step()    one optimizer step over ``grad_accum`` micro-batches
+    evaluate()      mean loss over the validation split
+
+Loss is the mean over assistant tokens of a whole optimizer step (summed over
+micro-batches, divided once by their label-token count), so gradient accumulation
+and packing don't change the objective.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from lightdom_tui.db.jsoncol import dumps, loads
+from lightdom_tui.db.models import Dataset, TrainingRun, utcnow
+from lightdom_tui.errors import LightdomError
+from lightdom_tui.modelio.load import (
+    BaseModelRef,
+    default_device,
+    inspect_base,
+    load_base,
+    resolve_base,
+    trainable_folder,
+)
+from lightdom_tui.training.callbacks import DatabaseMetrics, StepMetrics, TrainingCallback, emit
+from lightdom_tui.training.checkpoints import LoopState, latest_checkpoint, load_checkpoint, save_checkpoint
+from lightdom_tui.training.config import TrainConfig, TrainRequest, TrainResult
+from lightdom_tui.training.data import PreparedData, get_dataset, prepare_data
+from lightdom_tui.training.memory import MemoryEstimate, available_memory, check_fits, estimate_memory
+from lightdom_tui.training.packing import Batch, BatchPlan, build_plan
+from lightdom_tui.training.presets import get_preset
+from lightdom_tui.training.render import IGNORE_INDEX
+from lightdom_tui.training.runs import delete_metrics_after, get_run, is_cancel_requested, library_versions, run_meta, update_meta
+from lightdom_tui.workspace import Workspace
+
+ADAPTER_META_FILE = "lightdom_adapter.json"
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def resolve_config(workspace: Workspace, request: TrainRequest) -> tuple[TrainConfig, str]:
+    """Preset (request, else settings) + method + per-field overrides, validated."""
+    preset_name = request.preset or workspace.settings.training.preset
+    config = get_preset(preset_name).config
+    method = request.method or (None if request.preset else workspace.settings.training.method)
+    config = config.with_overrides(method=method, **request.overrides)
+    return config.validate(), preset_name
+
+
+def plan_memory(base: BaseModelRef, config: TrainConfig, device: str) -> MemoryEstimate:
+    """The memory estimate for this base, config and device."""
+    return estimate_memory(inspect_base(base.path), config, device, available_memory(device))
+
+
+def _ensure_base_version(workspace: Workspace, base: BaseModelRef) -> int:
+    """A path given as base is registered (kind base) so the adapter's lineage has a parent."""
+    if base.version is not None:
+        assert base.version.id is not None
+        return base.version.id
+    from lightdom_tui.registry.versions import register_version, unique_version_name
+
+    with workspace.session() as session:
+        record = register_version(
+            session,
+            version=unique_version_name(session, base.path.stem),
+            kind="base",
+            format="gguf" if base.is_gguf else "hf",
+            path=base.path,
+            architecture=inspect_base(base.path).architecture,
+            notes="registered by `lightdom train`",
+        )
+        assert record.id is not None
+        return record.id
+
+
+def train(workspace: Workspace, request: TrainRequest, callbacks: list[TrainingCallback] | None = None) -> TrainResult:
+    """Create a TrainingRun for ``request`` and run it to the end in this process."""
+    config, preset = resolve_config(workspace, request)
+    with workspace.session() as session:
+        dataset = get_dataset(session, request.dataset)
+    base = resolve_base(workspace, request.base or workspace.settings.training.base)
+    device = default_device()
+    estimate = plan_memory(base, config, device)
+    check_fits(estimate, force=request.force)
+    base_id = _ensure_base_version(workspace, base)
+    with workspace.session() as session:
+        run = TrainingRun(
+            status="queued",
+            dataset_id=dataset.id,
+            base_version_id=base_id,
+            method=config.method,
+            preset=preset,
+            seed=config.seed,
+            library_versions_json=dumps(library_versions()),
+        )
+        session.add(run)
+        session.flush()
+        assert run.id is not None
+        run.output_dir = str(workspace.runs_dir / str(run.id))
+        update_meta(
+            session,
+            run,
+            train=config.to_dict(),
+            adapter_name=request.adapter_name,
+            device=device,
+            memory_estimate={"needed_bytes": estimate.needed_bytes, "available_bytes": estimate.available_bytes,
+                             "breakdown": estimate.breakdown, "summary": estimate.summary()},
+        )
+        run_id = run.id
+    return run_training(workspace, run_id, callbacks=callbacks)
+
+
+def _seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def attach_lora(model: Any, config: TrainConfig) -> Any:
+    """Wrap ``model`` with LoRA adapters (after k-bit preparation for QLoRA)."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    checkpointing = {"use_reentrant": False}
+    if config.method == "qlora":
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=config.gradient_checkpointing, gradient_checkpointing_kwargs=checkpointing
+        )
+    elif config.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=checkpointing)
+    model.config.use_cache = False
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
+
+
+def total_steps(config: TrainConfig, n_batches: int) -> int:
+    """Optimizer steps of the run: ``max_steps``, else epochs × micro-batches / grad_accum."""
+    if config.max_steps > 0:
+        return config.max_steps
+    return max(1, math.ceil(config.epochs * n_batches / config.grad_accum))
+
+
+def make_optimizer(model: Any, config: TrainConfig, steps: int) -> tuple[Any, Any]:
+    """AdamW over the adapter parameters and the configured LR schedule."""
+    import torch
+    from transformers import get_scheduler
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    warmup = config.warmup_steps or int(config.warmup_ratio * steps)
+    name = "constant_with_warmup" if config.schedule == "constant" else config.schedule
+    return optimizer, get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=steps)
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def loss_sum(model: Any, batch: Batch, device: Any) -> Any:
+    """Summed next-token cross-entropy over the batch's labelled tokens."""
+    import torch.nn.functional as F
+
+    logits = model(
+        input_ids=batch.input_ids.to(device), position_ids=batch.position_ids.to(device), use_cache=False
+    ).logits
+    labels = batch.labels.to(device)
+    return F.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.size(-1)).float(),
+        labels[:, 1:].reshape(-1),
+        ignore_index=IGNORE_INDEX,
+        reduction="sum",
+    )
+
+
+def train_step(model: Any, batches: list[Batch], optimizer: Any, scheduler: Any, config: TrainConfig, device: Any) -> tuple[float, float]:
+    """One optimizer step over ``batches``; returns (mean loss per label token, grad norm)."""
+    import torch
+
+    model.train()
+    n_labels = max(1, sum(b.n_label_tokens for b in batches))
+    total = 0.0
+    for batch in batches:
+        summed = loss_sum(model, batch, device)
+        (summed / n_labels).backward()
+        total += float(summed.detach())
+    params = [p for p in model.parameters() if p.requires_grad]
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return total / n_labels, float(grad_norm)
+
+
+def evaluate(model: Any, plan: BatchPlan, device: Any, max_batches: int = 0) -> float:
+    """Mean loss per label token over the validation plan (all of it unless ``max_batches``)."""
+    import torch
+
+    model.eval()
+    total, n_labels = 0.0, 0
+    count = plan.n_batches if max_batches <= 0 else min(max_batches, plan.n_batches)
+    with torch.no_grad():
+        for index in range(count):
+            batch = plan.batch(index)
+            total += float(loss_sum(model, batch, device))
+            n_labels += batch.n_label_tokens
+    model.train()
+    return total / max(1, n_labels)
+
+
+def _set_status(workspace: Workspace, run_id: int, status: str, **fields: Any) -> None:
+    with workspace.session() as session:
+        run = get_run(session, run_id)
+        run.status = status
+        for key, value in fields.items():
+            setattr(run, key, value)
+        if status in ("completed", "failed", "cancelled"):
+            run.finished_at = utcnow()
+        session.add(run)
+
+
+def _load_run(workspace: Workspace, run_id: int) -> tuple[TrainingRun, Dataset, TrainConfig, dict[str, Any]]:
+    with workspace.session() as session:
+        run = get_run(session, run_id)
+        meta = run_meta(run)
+        dataset = session.get(Dataset, run.dataset_id) if run.dataset_id else None
+        if dataset is None:
+            raise LightdomError(f"run {run_id}: its dataset no longer exists")
+        return run, dataset, TrainConfig.from_dict(meta["train"]).validate(), meta
+
+
+def _base_of_run(workspace: Workspace, run: TrainingRun) -> BaseModelRef:
+    from lightdom_tui.db.models import ModelVersion
+
+    with workspace.session() as session:
+        version = session.get(ModelVersion, run.base_version_id) if run.base_version_id else None
+    if version is None:
+        raise LightdomError(f"run {run.id}: its base model version no longer exists")
+    return resolve_base(workspace, version.version)
+
+
+def run_training(
+    workspace: Workspace, run_id: int, callbacks: list[TrainingCallback] | None = None, resume: bool = False
+) -> TrainResult:
+    """Train run ``run_id`` (from its last checkpoint when ``resume``) and register the adapter."""
+    run, dataset, config, meta = _load_run(workspace, run_id)
+    run_dir = Path(run.output_dir or workspace.runs_dir / str(run_id))
+    callbacks = [DatabaseMetrics(workspace, run_id), *(callbacks or [])]
+    _set_status(workspace, run_id, "running", pid=os.getpid(), started_at=run.started_at or utcnow(), error=None)
+    try:
+        result = _train_loop(workspace, run, dataset, config, meta, run_dir, callbacks, resume)
+    except BaseException as exc:
+        message = str(exc) if isinstance(exc, LightdomError) else f"{type(exc).__name__}: {exc}"
+        _set_status(workspace, run_id, "failed", error=message[:2000])
+        emit(callbacks, "on_end", "failed", {"error": message})
+        raise
+    emit(callbacks, "on_end", result.status, result.metrics)
+    return result
+
+
+def _prepare(workspace: Workspace, run: TrainingRun, dataset: Dataset, config: TrainConfig) -> tuple[Any, Any, PreparedData, Any]:
+    """Model with adapters, tokenizer, rendered data and the torch device."""
+    import torch
+
+    base = _base_of_run(workspace, run)
+    device = default_device()
+    folder = trainable_folder(workspace, base)
+    dtype = torch.float32 if config.dtype == "float32" or device == "cpu" else None
+    model, tokenizer = load_base(folder, dtype=dtype, quantize_4bit=config.method == "qlora", device=device)
+    model = attach_lora(model, config)
+    with workspace.session() as session:
+        data = prepare_data(session, dataset, tokenizer, config.max_seq_len, config.truncation)
+    return model, tokenizer, data, torch.device(device)
+
+
+def _train_loop(
+    workspace: Workspace,
+    run: TrainingRun,
+    dataset: Dataset,
+    config: TrainConfig,
+    meta: dict[str, Any],
+    run_dir: Path,
+    callbacks: list[TrainingCallback],
+    resume: bool,
+) -> TrainResult:
+    assert run.id is not None
+    _seed_everything(config.seed)
+    model, tokenizer, data, device = _prepare(workspace, run, dataset, config)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    plan = build_plan(data.train, max_len=config.max_seq_len, batch_size=config.batch_size, packing=config.packing, pad_id=pad_id)
+    eval_plan = build_plan(data.validation, max_len=config.max_seq_len, batch_size=config.batch_size, packing=config.packing, pad_id=pad_id) if data.validation else None
+    steps = total_steps(config, plan.n_batches)
+    optimizer, scheduler = make_optimizer(model, config, steps)
+    state = LoopState()
+    checkpoint = latest_checkpoint(run_dir) if resume else None
+    if checkpoint is not None:
+        state = load_checkpoint(checkpoint, model, optimizer, scheduler)
+    if resume:
+        delete_metrics_after(workspace, run.id, state.step)
+    with workspace.session() as session:
+        record = get_run(session, run.id)
+        record.total_steps = steps
+        update_meta(session, record, data={k: asdict(v) for k, v in data.stats.items()},
+                    plan={"rows": len(plan.rows), "micro_batches_per_epoch": plan.n_batches,
+                          "packing": config.packing, "fill": _fill(plan, config.max_seq_len)})
+    emit(callbacks, "on_start", run.id, steps, state.step)
+    stream = plan.stream(config.seed, start=state.micro_batches)
+    status = "completed"
+    last_saved = state.step if checkpoint is not None else -1
+    while state.step < steps:
+        if is_cancel_requested(workspace, run.id):
+            status = "cancelled"
+            break
+        started = time.perf_counter()
+        batches = [next(stream) for _ in range(config.grad_accum)]
+        loss, grad_norm = train_step(model, batches, optimizer, scheduler, config, device)
+        elapsed = time.perf_counter() - started
+        state.step += 1
+        state.micro_batches += len(batches)
+        state.tokens_seen += sum(b.n_tokens for b in batches)
+        state.label_tokens_seen += sum(b.n_label_tokens for b in batches)
+        state.train_seconds += elapsed
+        metrics = StepMetrics(
+            step=state.step,
+            total_steps=steps,
+            epoch=state.micro_batches / plan.n_batches,
+            loss=loss,
+            learning_rate=float(scheduler.get_last_lr()[0]),
+            grad_norm=grad_norm,
+            tokens_per_sec=sum(b.n_tokens for b in batches) / max(elapsed, 1e-9),
+        )
+        if eval_plan is not None and (state.step % config.eval_steps == 0 or state.step == steps):
+            _eval_and_track(model, eval_plan, device, config, state, metrics, run_dir)
+        emit(callbacks, "on_step", metrics)
+        if state.step % config.save_steps == 0 or state.early_stopped:
+            emit(callbacks, "on_checkpoint", state.step, save_checkpoint(run_dir, model, optimizer, scheduler, state))
+            last_saved = state.step
+        if state.early_stopped:
+            break
+    if last_saved != state.step:  # final (or cancel-time) checkpoint
+        emit(callbacks, "on_checkpoint", state.step, save_checkpoint(run_dir, model, optimizer, scheduler, state))
+    summary = _summary(state, data, steps)
+    if status == "cancelled":
+        _finish(workspace, run.id, "cancelled", summary)
+        return TrainResult(run.id, "cancelled", None, summary)
+    version = register_adapter(workspace, run, dataset, config, meta, model, tokenizer, run_dir, state, summary)
+    return TrainResult(run.id, "completed", version, summary)
+
+
+def _fill(plan: BatchPlan, max_len: int) -> float:
+    """Share of row capacity holding real tokens (1.0 = no padding at all)."""
+    used = sum(len(plan.examples[i]) for row in plan.rows for i in row)
+    return round(used / max(1, len(plan.rows) * max_len), 4)
+
+
+def _eval_and_track(model: Any, plan: BatchPlan, device: Any, config: TrainConfig, state: LoopState,
+                    metrics: StepMetrics, run_dir: Path) -> None:
+    """Evaluate, keep the best adapter, and count evals without improvement (early stopping)."""
+    eval_loss = evaluate(model, plan, device, config.max_eval_batches)
+    metrics.eval_loss = eval_loss
+    metrics.perplexity = math.exp(min(eval_loss, 50.0))
+    best = state.best_eval_loss
+    if best is None or eval_loss < best - config.early_stopping_min_delta:
+        state.best_eval_loss, state.best_step, state.evals_without_improvement = eval_loss, state.step, 0
+        _save_best_adapter(model, run_dir)
+    else:
+        state.evals_without_improvement += 1
+        if config.early_stopping_patience and state.evals_without_improvement >= config.early_stopping_patience:
+            state.early_stopped = True
+
+
+def _save_best_adapter(model: Any, run_dir: Path) -> None:
+    target, tmp = run_dir / "best-adapter", run_dir / ".best-adapter.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.replace(target)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise LightdomError(f"best adapter {target}: could not be written ({exc})") from exc
+
+
+def _summary(state: LoopState, data: PreparedData, steps: int) -> dict[str, Any]:
+    train_stats, val_stats = data.stats["train"], data.stats["validation"]
+    return {
+        "steps": state.step,
+        "total_steps": steps,
+        "tokens_seen": state.tokens_seen,
+        "label_tokens_seen": state.label_tokens_seen,
+        "train_seconds": round(state.train_seconds, 3),
+        "tokens_per_sec": round(state.tokens_seen / state.train_seconds, 1) if state.train_seconds else None,
+        "best_eval_loss": state.best_eval_loss,
+        "best_step": state.best_step,
+        "best_perplexity": math.exp(min(state.best_eval_loss, 50.0)) if state.best_eval_loss is not None else None,
+        "early_stopped": state.early_stopped,
+        "train_examples": train_stats.used,
+        "validation_examples": val_stats.used,
+        "truncated": train_stats.truncated + val_stats.truncated,
+        "dropped_too_long": train_stats.dropped_too_long + val_stats.dropped_too_long,
+        "dropped_no_assistant": train_stats.dropped_no_assistant + val_stats.dropped_no_assistant,
+        "render_errors": train_stats.render_errors + val_stats.render_errors,
+    }
+
+
+def _finish(workspace: Workspace, run_id: int, status: str, summary: dict[str, Any], **fields: Any) -> None:
+    with workspace.session() as session:
+        run = get_run(session, run_id)
+        update_meta(session, run, summary=summary)
+        run.status, run.finished_at = status, utcnow()
+        for key, value in fields.items():
+            setattr(run, key, value)
+        session.add(run)
+
+
+# --------------------------------------------------------------------------- the result
+
+
+def register_adapter(
+    workspace: Workspace,
+    run: TrainingRun,
+    dataset: Dataset,
+    config: TrainConfig,
+    meta: dict[str, Any],
+    model: Any,
+    tokenizer: Any,
+    run_dir: Path,
+    state: LoopState,
+    summary: dict[str, Any],
+) -> str:
+    """Copy the adapter (the best by eval loss when there was an eval) into models/adapters and
+    register it with its lineage; the run is marked completed in the same transaction."""
+    from lightdom_tui.registry.versions import register_version, unique_version_name
+
+    assert run.id is not None
+    with workspace.session() as session:
+        name = meta.get("adapter_name") or unique_version_name(
+            session, f"{dataset.name}-v{dataset.version}-{config.method}-run{run.id}"
+        )
+    target = workspace.models_dir / "adapters" / name
+    tmp = target.with_name(f".{name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    best = run_dir / "best-adapter"
+    try:
+        if state.best_step is not None and best.is_dir():
+            shutil.copytree(best, tmp)
+        else:
+            model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        lineage = {"run_id": run.id, "base_version_id": run.base_version_id, "dataset_id": dataset.id,
+                   "dataset": f"{dataset.name}@{dataset.version}", "manifest_hash": dataset.manifest_hash,
+                   "adapter_step": state.best_step or state.step, "config": config.to_dict()}
+        (tmp / ADAPTER_META_FILE).write_text(dumps(lineage), encoding="utf-8")
+        if target.exists():
+            raise LightdomError(f"adapter folder {target}: already exists")
+        tmp.replace(target)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise LightdomError(f"adapter {target}: could not be written ({exc})") from exc
+    metrics = {**summary, "dataset": f"{dataset.name}@{dataset.version}", "manifest_hash": dataset.manifest_hash}
+    try:
+        with workspace.session() as session:
+            version = register_version(
+                session,
+                version=name,
+                kind="adapter",
+                format="peft",
+                path=target,
+                architecture=model.config.model_type,
+                parent_id=run.base_version_id,
+                run_id=run.id,
+                dataset_id=dataset.id,
+                metrics=metrics,
+                prompts=loads(dataset.prompts_json, {}),
+                notes=f"LoRA adapter from run {run.id} ({config.method}, r={config.lora_r})",
+            )
+            record = get_run(session, run.id)
+            update_meta(session, record, summary=summary)
+            record.status, record.finished_at, record.adapter_version_id = "completed", utcnow(), version.id
+            session.add(record)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)  # never leave an unregistered adapter folder behind
+        raise
+    return name
