@@ -6,6 +6,7 @@ import json
 import threading
 
 import pytest
+from sqlmodel import select
 
 from lightdom_tui.db.models import Dataset, Deployment, TrainingRun
 from lightdom_tui.errors import LightdomError
@@ -125,7 +126,7 @@ def test_delete_refused_while_in_use(workspace, versions, workspace_copy_gguf):
     with pytest.raises(LightdomError, match="active deployment"):
         catalog.delete_model(workspace, "solo")
     with workspace.session() as s:
-        for d in s.exec(__import__("sqlmodel").select(Deployment)).all():
+        for d in s.exec(select(Deployment)).all():
             d.status = "superseded"
             s.add(d)
     with pytest.raises(LightdomError, match="derives from it"):
