@@ -134,17 +134,18 @@ def load_plan(ws: Workspace, workflow_id: int) -> tuple[Workflow, list[ServicePl
 # --------------------------------------------------------------------------- claim / stop
 
 
-def _utc_naive(moment: datetime | None) -> datetime | None:
+def _utc(moment: datetime | None) -> datetime | None:
+    """Aware UTC (naive means UTC), so equal due times are equal in the unique index."""
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+    return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def claim_run(ws: Workspace, workflow_id: int, *, trigger: str = "manual", due_time: datetime | None = None) -> int | None:
     """Insert the run row; None when this due time was already claimed (by any process)."""
     try:
         with ws.session() as session:
-            run = WorkflowRun(workflow_id=workflow_id, trigger=trigger, due_time=_utc_naive(due_time))
+            run = WorkflowRun(workflow_id=workflow_id, trigger=trigger, due_time=_utc(due_time))
             session.add(run)
             session.flush()
             return run.id
