@@ -1,0 +1,346 @@
+"""`lightdom ingest`: stream files into the Example table, quarantining what is broken.
+
+Every record read is exactly one of: imported, duplicate (exact content hash already
+present) or quarantined (file, line, raw text, specific reason) — ``read = imported +
+duplicates + quarantined``. Each batch (rows, quarantine rows and the file's progress
+``IngestFile.lines_done``) is committed in one transaction, so a killed ingest resumes
+where it stopped, neither losing nor duplicating rows; a finished file (same sha256)
+is skipped on re-ingest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lightdom_tui.curation import rawdb
+from lightdom_tui.curation.formats import RecordError, parse_record
+from lightdom_tui.curation.normalise import canonical_messages, content_hash, near_hash, near_text, serialise
+from lightdom_tui.curation.quality import estimate_tokens, quality_score
+from lightdom_tui.curation.reader import RawItem, is_data_file, iter_items
+from lightdom_tui.db.jsoncol import dumps
+from lightdom_tui.errors import LightdomError
+from lightdom_tui.workspace import Workspace
+
+MAX_REPORTED_ERRORS = 1000  # the report lists the first ones; all are in the quarantine table
+MAX_RAW_CHARS = 1_000_000
+PARAPHRASE_INLINE_MAX = 20_000  # larger imports defer the MinHash pass (`lightdom examples dedup`)
+
+
+@dataclass
+class IngestError:
+    """One quarantined record."""
+
+    file: str
+    line: int
+    reason: str
+
+
+@dataclass
+class IngestProgress:
+    """Progress of the file being ingested (passed to the ``progress`` callback per batch)."""
+
+    file: str
+    position: int  # last line (JSONL) or item (JSON array) handled
+    bytes_total: int
+    done: bool
+    read: int
+    imported: int
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did; ``read == imported + duplicates + quarantined``."""
+
+    read: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    near_duplicates: int = 0
+    paraphrases: int = 0
+    paraphrase_check: str = "done"  # done / deferred (too many rows) / none
+    files: int = 0
+    skipped_files: list[str] = field(default_factory=list)  # already ingested (same sha256)
+    errors: list[IngestError] = field(default_factory=list)
+    imported_ids: list[int] = field(default_factory=list, repr=False)
+
+    def add_error(self, file: str, line: int, reason: str) -> None:
+        self.quarantined += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(IngestError(file, line, reason))
+
+
+@dataclass
+class PreparedRow:
+    """A validated record ready for insertion (id and near_duplicate_of assigned at commit)."""
+
+    source: str
+    task_type: str
+    messages_json: str
+    content_hash: str
+    near_hash: str
+    quality: float
+    confidence: float | None
+    tokens: int
+    metadata_json: str
+    status: str = "pending"
+    parent_id: int | None = None
+    reject_reason: str | None = None
+
+
+def prepare_record(
+    value: Any, *, source: str, task_type: str | None, context_tokens: int, origin: str | None = None,
+    file_name: str | None = None,
+) -> PreparedRow:
+    """Parse, validate, normalise, hash and score one decoded record (raises RecordError)."""
+    record = parse_record(value)
+    messages = canonical_messages(record.messages)
+    text = serialise(messages)
+    key = content_hash(text)
+    tokens = estimate_tokens(messages)
+    metadata = record.metadata
+    metadata["format"] = record.format
+    if origin:
+        metadata["origin"] = origin
+    kind = task_type or record.task_type
+    if not kind:
+        kind = "tool_use" if any("tool_calls" in m for m in messages) else "general"
+    row_source = source if source != "__file__" else str(metadata.get("source") or file_name or "import")
+    try:
+        metadata_json = dumps(metadata)
+        metadata_json.encode("utf-8")
+    except (UnicodeEncodeError, ValueError, TypeError, RecursionError) as exc:
+        raise RecordError(f"metadata: cannot be stored ({type(exc).__name__})") from None
+    return PreparedRow(
+        source=row_source[:200],
+        task_type=kind.strip()[:100],
+        messages_json=text,
+        content_hash=key,
+        near_hash=near_hash(near_text(messages)),
+        quality=quality_score(messages, tokens, context_tokens),
+        confidence=record.confidence,
+        tokens=tokens,
+        metadata_json=metadata_json,
+    )
+
+
+def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
+    """Files as given, folders expanded to their data files (sorted); missing paths are an error."""
+    files: list[Path] = []
+    for item in paths:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            files.extend(p for p in sorted(path.rglob("*")) if p.is_file() and is_data_file(p)
+                         and "processed" not in p.relative_to(path).parts[:-1])
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise LightdomError(f"{path}: no such file or folder")
+    return files
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes (identifies it for resume and re-ingest)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class BatchWriter:
+    """Commits batches of prepared rows and quarantine entries with exact and near dedup."""
+
+    def __init__(self, conn, report: IngestReport, keep_ids: bool = True) -> None:  # noqa: ANN001
+        self.conn = conn
+        self.report = report
+        self.keep_ids = keep_ids
+
+    def commit(self, rows: list[PreparedRow], quarantine: list[tuple], progress_sql: tuple | None) -> list[int]:
+        """Insert one batch atomically; returns the new example ids (duplicates skipped)."""
+        conn = self.conn
+        now = rawdb.db_now()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            fresh: dict[str, PreparedRow] = {}
+            duplicates = 0
+            for row in rows:
+                if row.content_hash in fresh:
+                    duplicates += 1
+                else:
+                    fresh[row.content_hash] = row
+            hashes = list(fresh)
+            for part in rawdb.chunks(hashes):
+                marks = ",".join("?" * len(part))
+                for (existing,) in conn.execute(f"SELECT content_hash FROM example WHERE content_hash IN ({marks})", part):
+                    del fresh[existing]
+                    duplicates += 1
+            near_keys = list({row.near_hash for row in fresh.values()})
+            near_ids: dict[str, int] = {}
+            for part in rawdb.chunks(near_keys):
+                marks = ",".join("?" * len(part))
+                near_ids.update(conn.execute(
+                    f"SELECT near_hash, MIN(id) FROM example WHERE near_hash IN ({marks}) GROUP BY near_hash", part))
+            next_id = (conn.execute("SELECT MAX(id) FROM example").fetchone()[0] or 0) + 1
+            params = []
+            ids = []
+            near = 0
+            for row in fresh.values():
+                near_of = near_ids.get(row.near_hash)
+                if near_of is None:
+                    near_ids[row.near_hash] = next_id
+                else:
+                    near += 1
+                params.append((next_id, now, now, row.source, row.task_type, row.status, row.messages_json,
+                               row.content_hash, row.near_hash, near_of, row.parent_id, row.quality,
+                               row.confidence, row.tokens, row.reject_reason, row.metadata_json))
+                ids.append(next_id)
+                next_id += 1
+            conn.executemany(rawdb.INSERT_EXAMPLE, params)
+            if quarantine:
+                conn.executemany(rawdb.INSERT_QUARANTINE, [(now, *q) for q in quarantine])
+            if progress_sql:
+                conn.execute(*progress_sql)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self.report.imported += len(ids)
+        self.report.duplicates += duplicates
+        self.report.near_duplicates += near
+        if self.keep_ids:
+            self.report.imported_ids.extend(ids)
+        return ids
+
+
+def _start_file(conn, path: Path, sha: str) -> tuple[int, int, str]:  # noqa: ANN001
+    """Find or create the IngestFile row: (id, lines_done, status)."""
+    row = conn.execute("SELECT id, lines_done, status FROM ingestfile WHERE sha256 = ?", (sha,)).fetchone()
+    if row:
+        return row
+    cursor = conn.execute(
+        "INSERT INTO ingestfile (path, sha256, size_bytes, lines_done, status, created_at) VALUES (?, ?, ?, 0, 'running', ?)",
+        (str(path), sha, path.stat().st_size, rawdb.db_now()),
+    )
+    return cursor.lastrowid, 0, "running"
+
+
+def _quarantine_row(name: str, item: RawItem, reason: str) -> tuple:
+    raw = item.raw if len(item.raw) <= MAX_RAW_CHARS else item.raw[:MAX_RAW_CHARS] + "…[truncated]"
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = raw.encode("utf-8", "replace").decode("utf-8")
+    return (name, item.line, raw, reason)
+
+
+def ingest_file(
+    ws: Workspace,
+    path: Path,
+    writer: BatchWriter,
+    *,
+    source: str | None,
+    task_type: str | None,
+    progress: Callable[[IngestProgress], None] | None = None,
+) -> None:
+    """Ingest one file in batches, resuming after its last committed position."""
+    report = writer.report
+    conn = writer.conn
+    sha = file_sha256(path)
+    file_id, lines_done, status = _start_file(conn, path, sha)
+    if status == "done":
+        report.skipped_files.append(str(path))
+        return
+    report.files += 1
+    name = str(path)
+    short = path.name
+    row_source = source or "__file__"
+    context = ws.settings.curation.context_tokens
+    batch_size = max(1, ws.settings.curation.batch_size)
+    size = path.stat().st_size
+    rows: list[PreparedRow] = []
+    quarantine: list[tuple] = []
+    position = lines_done
+    pending = 0
+
+    def flush(done: bool = False) -> None:
+        nonlocal rows, quarantine, pending
+        progress_sql = (
+            "UPDATE ingestfile SET lines_done = ?, status = ?, finished_at = ? WHERE id = ?",
+            (position, "done" if done else "running", rawdb.db_now() if done else None, file_id),
+        )
+        writer.commit(rows, quarantine, progress_sql)
+        rows, quarantine, pending = [], [], 0
+        if progress:
+            progress(IngestProgress(short, position, size, done, report.read, report.imported))
+
+    for item in iter_items(path, skip=lines_done):
+        report.read += 1
+        position = item.position
+        pending += 1
+        if item.error is None:
+            try:
+                rows.append(prepare_record(item.value, source=row_source, task_type=task_type,
+                                           context_tokens=context, origin=f"{short}:{item.line}",
+                                           file_name=short))
+            except RecordError as exc:
+                item.error = str(exc)
+            except RecursionError:
+                item.error = "nested too deeply"
+        if item.error is not None:
+            reason = f"line {item.line}: {item.error}"
+            quarantine.append(_quarantine_row(name, item, reason))
+            report.add_error(name, item.line, reason)
+        if pending >= batch_size:
+            flush()
+    flush(done=True)
+
+
+def ingest_paths(
+    ws: Workspace,
+    paths: Iterable[Path | str],
+    *,
+    source: str | None = None,
+    task_type: str | None = None,
+    progress: Callable[[IngestProgress], None] | None = None,
+    paraphrases: bool = True,
+) -> IngestReport:
+    """Ingest files and folders (.jsonl, .json arrays, .jsonl.gz) into the workspace.
+
+    ``source``/``task_type`` override what records carry. With ``paraphrases`` the new rows
+    are also checked for close paraphrases (MinHash) when there are at most
+    ``PARAPHRASE_INLINE_MAX`` of them; larger imports defer that pass to `lightdom examples dedup`.
+    """
+    files = expand_paths(paths)
+    report = IngestReport()
+    conn = rawdb.connect(ws)
+    try:
+        writer = BatchWriter(conn, report)
+        for path in files:
+            ingest_file(ws, path, writer, source=source, task_type=task_type, progress=progress)
+            if len(report.imported_ids) > PARAPHRASE_INLINE_MAX:
+                writer.keep_ids = False
+                report.imported_ids = []
+                report.paraphrase_check = "deferred"
+    finally:
+        conn.close()
+    if not paraphrases:
+        report.paraphrase_check = "none"
+    elif report.paraphrase_check == "done" and report.imported_ids:
+        from lightdom_tui.curation.dedup import flag_paraphrases
+
+        report.paraphrases = flag_paraphrases(ws, report.imported_ids)
+    assert report.read == report.imported + report.duplicates + report.quarantined
+    return report
+
+
+def iter_prepared(values: Iterator[Any], **kwargs: Any) -> Iterator[PreparedRow | RecordError]:
+    """Prepare many decoded records (used by log_call and toolgen); errors are yielded, not raised."""
+    for value in values:
+        try:
+            yield prepare_record(value, **kwargs)
+        except RecordError as exc:
+            yield exc
