@@ -1,0 +1,100 @@
+"""Adapter + base → one merged Hugging Face folder (what GGUF export reads).
+
+The base is an HF folder (merged in float32, saved in the base's own dtype) or a
+GGUF file (transformers dequantizes it; saved as float32 so nothing is rounded
+twice). The folder is written under a temp name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lightdom_tui.errors import LightdomError
+
+SAVE_DTYPES = ("float32", "float16", "bfloat16")
+
+
+@dataclass
+class MergeResult:
+    """The merged folder and how it was made."""
+
+    path: Path
+    dtype: str
+    base_format: str  # hf / gguf
+    adapter: Path | None
+
+
+def load_base_model(base_path: Path) -> tuple[Any, Any]:
+    """(model, tokenizer) in float32 for an HF folder or a GGUF file.
+
+    Uses ``modelio.load.load_base`` when the training side provides it; until then
+    transformers directly (the same calls).
+    """
+    try:
+        from lightdom_tui.modelio.load import load_base  # type: ignore[import-not-found]
+    except ImportError:
+        load_base = None
+    base_path = Path(base_path)
+    if load_base is not None:
+        model, tokenizer = load_base(base_path)
+        return model.float(), tokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if base_path.is_file() and base_path.suffix == ".gguf":
+        kwargs = {"gguf_file": base_path.name}
+        folder = str(base_path.parent)
+    elif (base_path / "config.json").is_file():
+        kwargs, folder = {}, str(base_path)
+    else:
+        raise LightdomError(f"{base_path}: neither a .gguf file nor a Hugging Face folder with config.json")
+    tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype="float32", **kwargs)
+    return model, tokenizer
+
+
+def base_save_dtype(base_path: Path) -> str:
+    """The dtype to save merged weights in: the HF base's own, float32 for a GGUF base."""
+    config = Path(base_path) / "config.json"
+    if not config.is_file():
+        return "float32"
+    data = json.loads(config.read_text(encoding="utf-8"))
+    dtype = str(data.get("dtype") or data.get("torch_dtype") or "float32")
+    return dtype if dtype in SAVE_DTYPES else "float32"
+
+
+def merge_adapter(base_path: Path, adapter_path: Path | None, out_dir: Path) -> MergeResult:
+    """Merge a PEFT adapter into its base (or, without one, materialise the base) as an HF folder."""
+    import torch
+
+    base_path, out_dir = Path(base_path), Path(out_dir)
+    if adapter_path is not None and not (Path(adapter_path) / "adapter_config.json").is_file():
+        raise LightdomError(f"{adapter_path}: no adapter_config.json; not a PEFT adapter folder")
+    model, tokenizer = load_base_model(base_path)
+    if adapter_path is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter_path)).merge_and_unload()
+    dtype = base_save_dtype(base_path)
+    model = model.to(getattr(torch, dtype))
+    model.config.dtype = dtype
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    return MergeResult(
+        path=out_dir,
+        dtype=dtype,
+        base_format="gguf" if base_path.suffix == ".gguf" else "hf",
+        adapter=Path(adapter_path) if adapter_path else None,
+    )
