@@ -11,14 +11,18 @@ is skipped on re-ingest.
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from lightdom_tui.curation import rawdb
 from lightdom_tui.curation.formats import RecordError, parse_record
-from lightdom_tui.curation.normalise import canonical_messages, content_hash, near_hash, near_text, serialise
+from lightdom_tui.curation.normalise import canonical_messages, hash_bytes, near_hash, near_text, serialise_bytes
 from lightdom_tui.curation.quality import estimate_tokens, quality_score
 from lightdom_tui.curation.reader import RawItem, is_data_file, iter_items
 from lightdom_tui.db.jsoncol import dumps
@@ -98,8 +102,9 @@ def prepare_record(
     """Parse, validate, normalise, hash and score one decoded record (raises RecordError)."""
     record = parse_record(value)
     messages = canonical_messages(record.messages)
-    text = serialise(messages)
-    key = content_hash(text)
+    data = serialise_bytes(messages)
+    text = data.decode("utf-8")
+    key = hash_bytes(data)
     tokens = estimate_tokens(messages)
     metadata = record.metadata
     metadata["format"] = record.format
@@ -110,10 +115,13 @@ def prepare_record(
         kind = "tool_use" if any("tool_calls" in m for m in messages) else "general"
     row_source = source if source != "__file__" else str(metadata.get("source") or file_name or "import")
     try:
-        metadata_json = dumps(metadata)
-        metadata_json.encode("utf-8")
-    except (UnicodeEncodeError, ValueError, TypeError, RecursionError) as exc:
-        raise RecordError(f"metadata: cannot be stored ({type(exc).__name__})") from None
+        metadata_json = orjson.dumps(metadata, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):
+        try:  # big integers and other values orjson refuses
+            metadata_json = dumps(metadata)
+            metadata_json.encode("utf-8")
+        except (UnicodeEncodeError, ValueError, TypeError, RecursionError) as exc:
+            raise RecordError(f"metadata: cannot be stored ({type(exc).__name__})") from None
     return PreparedRow(
         source=row_source[:200],
         task_type=kind.strip()[:100],
@@ -229,12 +237,52 @@ def _start_file(conn, path: Path, sha: str) -> tuple[int, int, str]:  # noqa: AN
 
 
 def _quarantine_row(name: str, item: RawItem, reason: str) -> tuple:
-    raw = item.raw if len(item.raw) <= MAX_RAW_CHARS else item.raw[:MAX_RAW_CHARS] + "…[truncated]"
+    raw = item.raw_text()
+    raw = raw if len(raw) <= MAX_RAW_CHARS else raw[:MAX_RAW_CHARS] + "…[truncated]"
     try:
         raw.encode("utf-8")
     except UnicodeEncodeError:
         raw = raw.encode("utf-8", "replace").decode("utf-8")
     return (name, item.line, raw, reason)
+
+
+class _Committer:
+    """Commits batches on a background thread so parsing the next batch overlaps SQLite's work.
+
+    SQLite releases the GIL while it writes; batches stay in order (one thread, a bounded
+    queue), and an error in the writer is raised in the reader at the next batch.
+    """
+
+    def __init__(self, writer: BatchWriter) -> None:
+        self.writer = writer
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="ingest-commit", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self.queue.get()
+            if job is None:
+                return
+            if self.error is None:
+                try:
+                    self.writer.commit(*job)
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the reading thread
+                    self.error = exc
+
+    def submit(self, rows: list[PreparedRow], quarantine: list[tuple], progress_sql: tuple) -> None:
+        """Queue one batch (blocks while two are waiting)."""
+        if self.error is not None:
+            raise self.error
+        self.queue.put((rows, quarantine, progress_sql))
+
+    def close(self) -> None:
+        """Wait for every queued batch to be committed; raise the writer's error if any."""
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def ingest_file(
@@ -264,39 +312,44 @@ def ingest_file(
     rows: list[PreparedRow] = []
     quarantine: list[tuple] = []
     position = lines_done
-    pending = 0
+    committer = _Committer(writer)
 
     def flush(done: bool = False) -> None:
-        nonlocal rows, quarantine, pending
+        nonlocal rows, quarantine
         progress_sql = (
             "UPDATE ingestfile SET lines_done = ?, status = ?, finished_at = ? WHERE id = ?",
             (position, "done" if done else "running", rawdb.db_now() if done else None, file_id),
         )
-        writer.commit(rows, quarantine, progress_sql)
-        rows, quarantine, pending = [], [], 0
+        committer.submit(rows, quarantine, progress_sql)
+        rows, quarantine = [], []
         if progress:
             progress(IngestProgress(short, position, size, done, report.read, report.imported))
 
-    for item in iter_items(path, skip=lines_done):
-        report.read += 1
-        position = item.position
-        pending += 1
-        if item.error is None:
-            try:
-                rows.append(prepare_record(item.value, source=row_source, task_type=task_type,
-                                           context_tokens=context, origin=f"{short}:{item.line}",
-                                           file_name=short))
-            except RecordError as exc:
-                item.error = str(exc)
-            except RecursionError:
-                item.error = "nested too deeply"
-        if item.error is not None:
-            reason = f"line {item.line}: {item.error}"
-            quarantine.append(_quarantine_row(name, item, reason))
-            report.add_error(name, item.line, reason)
-        if pending >= batch_size:
-            flush()
-    flush(done=True)
+    try:
+        pending = 0
+        for item in iter_items(path, skip=lines_done):
+            report.read += 1
+            position = item.position
+            pending += 1
+            if item.error is None:
+                try:
+                    rows.append(prepare_record(item.value, source=row_source, task_type=task_type,
+                                               context_tokens=context, origin=f"{short}:{item.line}",
+                                               file_name=short))
+                except RecordError as exc:
+                    item.error = str(exc)
+                except RecursionError:
+                    item.error = "nested too deeply"
+            if item.error is not None:
+                reason = f"line {item.line}: {item.error}"
+                quarantine.append(_quarantine_row(name, item, reason))
+                report.add_error(name, item.line, reason)
+            if pending >= batch_size:
+                flush()
+                pending = 0
+        flush(done=True)
+    finally:
+        committer.close()
 
 
 def ingest_paths(

@@ -10,14 +10,23 @@ spaces, so equal conversations give equal text and the same ``content_hash``.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
+
+import orjson
 
 from lightdom_tui.curation.formats import RecordError
 
 ROLES = ("system", "user", "assistant", "tool")
 _ROLE_SET = frozenset(ROLES)
-_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+_SORT = orjson.OPT_SORT_KEYS
+
+
+def _dumps(value: Any) -> str:
+    """Compact JSON with sorted keys (orjson: UTF-8, no spaces; rejects lone surrogates)."""
+    try:
+        return orjson.dumps(value, option=_SORT).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise RecordError(f"cannot be serialised: {exc}") from None
 
 
 def _content(value: Any, where: str, *, allow_none: bool) -> str | None:
@@ -110,21 +119,31 @@ def canonical_messages(raw: list[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def serialise_bytes(messages: list[dict[str, Any]]) -> bytes:
+    """Canonical UTF-8 JSON of canonical messages (raises RecordError for invalid unicode)."""
+    try:
+        return orjson.dumps(messages, option=_SORT)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise RecordError(f"messages: cannot be stored: {exc}") from None
+
+
 def serialise(messages: list[dict[str, Any]]) -> str:
     """Canonical JSON text of canonical messages (what ``messages_json`` stores)."""
-    return _dumps(messages)
+    return serialise_bytes(messages).decode("utf-8")
+
+
+def hash_bytes(data: bytes) -> str:
+    """Exact-dedup key from canonical bytes: BLAKE2b-128 hex."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def content_hash(messages_json: str) -> str:
-    """Exact-dedup key: BLAKE2b-128 of the canonical conversation text.
-
-    Raises RecordError for text SQLite cannot store (lone surrogates from bad escapes).
-    """
+    """Exact-dedup key: BLAKE2b-128 of the canonical conversation text."""
     try:
         data = messages_json.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise RecordError(f"messages: invalid unicode ({exc.reason} at offset {exc.start})") from None
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    return hash_bytes(data)
 
 
 def near_text(messages: list[dict[str, Any]]) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gzip
 import json
+
+import orjson
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +27,16 @@ class RawItem:
 
     position: int
     line: int
-    raw: str
+    raw: str  # filled for errors; for good JSONL lines read lazily from ``data``
     value: Any = None
     error: str | None = None
+    data: bytes | None = None
+
+    def raw_text(self) -> str:
+        """The record's text as read (decoded leniently)."""
+        if self.raw or self.data is None:
+            return self.raw
+        return self.data.decode("utf-8", "replace")
 
 
 def is_data_file(path: Path) -> bool:
@@ -57,14 +66,19 @@ def iter_items(path: Path, skip: int = 0) -> Iterator[RawItem]:
 
 
 def _decode_line(data: bytes, number: int) -> RawItem:
+    if len(data) > MAX_LINE_BYTES:
+        return RawItem(number, number, data[:4096].decode("utf-8", "replace"),
+                       error=f"line too long: {len(data)} bytes (max {MAX_LINE_BYTES})")
+    try:
+        return RawItem(number, number, "", value=orjson.loads(data))  # raw text only kept for errors
+    except orjson.JSONDecodeError:
+        pass
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return RawItem(number, number, data.decode("utf-8", "replace"),
                        error=f"not UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start}")
-    if len(data) > MAX_LINE_BYTES:
-        return RawItem(number, number, text[:4096], error=f"line too long: {len(data)} bytes (max {MAX_LINE_BYTES})")
-    try:
+    try:  # the stdlib parser gives the friendlier message (and accepts what orjson cannot, e.g. big ints)
         return RawItem(number, number, text, value=json.loads(text))
     except json.JSONDecodeError as exc:
         return RawItem(number, number, text, error=f"not JSON: {exc.msg} (column {exc.colno})")
@@ -82,7 +96,9 @@ def _iter_jsonl(path: Path, skip: int) -> Iterator[RawItem]:
                 continue
             if data.startswith(b"\xef\xbb\xbf") and number == 1:
                 data = data[3:]  # a UTF-8 BOM is not an error
-            yield _decode_line(data, number)
+            item = _decode_line(data, number)
+            item.data = data
+            yield item
 
 
 def _iter_array(path: Path, skip: int) -> Iterator[RawItem]:
