@@ -85,7 +85,7 @@ class ConversationView(VerticalScroll, can_focus=False):
         meta = self.query_one("#conversation-meta", Static)
         body = self.query_one("#conversation-body", Static)
         if example is None:
-            meta.update("[dim]no example selected[/dim]")
+            meta.update("[dim]no example selected[/dim]", layout=False)
             body.update("")
             return
         quality = f"{example.quality_score:.2f}" if example.quality_score is not None else "–"
@@ -94,7 +94,8 @@ class ConversationView(VerticalScroll, can_focus=False):
             Text.assemble(
                 (f"#{example.id} ", "bold"), (example.status, "bold"),
                 f" · {example.task_type} · {example.source} · quality {quality}{reason}",
-            )
+            ),
+            layout=False,
         )
         body.update(render_conversation(example.messages_json, dark=self.app.current_theme.dark))
         self.scroll_home(animate=False)

@@ -8,6 +8,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
 from textual.widgets import ContentSwitcher, DataTable, Static
 
 from lightdom_tui.tui.messages import DataChanged, Loaded
@@ -19,6 +20,7 @@ from lightdom_tui.tui.widgets.curation.table import ExampleTable
 from lightdom_tui.tui.widgets.pane import NeedsNotice, Pane
 
 QUARANTINE_LIMIT = 500
+DETAIL_DELAY_S = 0.12
 
 
 class CurationPane(Pane):
@@ -46,6 +48,7 @@ class CurationPane(Pane):
     def __init__(self, workspace, **kwargs) -> None:  # noqa: ANN001, ANN003
         super().__init__(workspace, **kwargs)
         self.filter_state = FilterState()
+        self._detail_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         absent = self.missing_services()
@@ -110,8 +113,16 @@ class CurationPane(Pane):
 
     @on(ExampleTable.Highlighted)
     def _highlighted(self, event: ExampleTable.Highlighted) -> None:
-        self.query_one(ConversationView).show(event.row.example if event.row else None)
+        # The detail view re-lays out the pane: render it once the cursor rests, not on every key.
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        example = event.row.example if event.row else None
+        self._detail_timer = self.set_timer(DETAIL_DELAY_S, lambda: self._show_detail(example))
         self._update_title()
+
+    def _show_detail(self, example: Any) -> None:
+        self._detail_timer = None
+        self.query_one(ConversationView).show(example)
 
     @on(ExampleTable.Counted)
     def _counted(self) -> None:
@@ -122,8 +133,12 @@ class CurationPane(Pane):
         total = f"{table.total:,}" if table.total is not None else "counting…"
         position = f"{table.cursor + 1:,}" if table.total else "0"
         box = self.query_one("#examples-box")
-        box.border_title = f"examples · {self.filter_state.describe()}"
-        box.border_subtitle = f"row {position} of {total} · {len(table.loaded_rows()):,} in memory"
+        title = f"examples · {self.filter_state.describe()}"
+        subtitle = f"row {position} of {total} · {table.rows_in_memory:,} in memory"
+        if box.border_title != title:  # each assignment repaints the box, even when equal
+            box.border_title = title
+        if box.border_subtitle != subtitle:
+            box.border_subtitle = subtitle
 
     # ------------------------------------------------------------------ single-key actions
 
@@ -164,7 +179,10 @@ class CurationPane(Pane):
         )
 
     def _reject(self, example_id: int, reason: str) -> None:
-        self._act("reject", [example_id], reason or None)
+        if not reason.strip():
+            self.notify("a rejection needs a reason: nothing changed", severity="warning")
+            return
+        self._act("reject", [example_id], reason.strip())
         self.table.action_move(1)
 
     def action_edit(self) -> None:
@@ -182,8 +200,9 @@ class CurationPane(Pane):
 
     @work(thread=True, group="curation-action", name="edit example", exit_on_error=False)
     def _edit(self, example_id: int, messages_text: str) -> None:
-        changed = curation.edit(self.workspace, example_id, messages_text)
-        self.post_message(Loaded("examples-changed", changed))
+        new_id = curation.edit(self.workspace, example_id, messages_text)
+        self.post_message(Loaded("reload", None))
+        self.post_message(Loaded("notify", f"#{example_id} corrected as #{new_id}"))
 
     def action_undo(self) -> None:
         """Revert the last curation action (one batch)."""
@@ -192,8 +211,8 @@ class CurationPane(Pane):
     @work(thread=True, group="curation-action", name="undo", exit_on_error=False)
     def _undo(self) -> None:
         changed = curation.undo(self.workspace)
-        self.post_message(Loaded("examples-changed", changed))
-        self.post_message(Loaded("notify", f"undone: {len(changed)} example(s)"))
+        self.post_message(Loaded("reload", None))
+        self.post_message(Loaded("notify", f"undone: {changed} example(s)"))
 
     @work(thread=True, group="curation-action", name="curation action", exit_on_error=False)
     def _act(self, action: str, ids: list[int], reason: str | None) -> None:
@@ -267,7 +286,7 @@ class CurationPane(Pane):
         elif message.kind == "notify":
             self.notify(str(message.payload))
         elif message.kind == "counters":
-            self.query_one("#curation-counters", Static).update(message.payload)
+            self.query_one("#curation-counters", Static).update(message.payload, layout=False)
         elif message.kind == "quarantine":
             self._show_quarantine(*message.payload)
 

@@ -73,6 +73,17 @@ def header_text() -> Text:
     return text
 
 
+def row_cells(row: RowView) -> list[tuple[str, str]]:
+    """(text padded to its column, style name) per cell; the preview last, unpadded (fast path for render_line)."""
+    quality = f"{row.quality:.2f}" if row.quality is not None else "–"
+    tokens = str(row.tokens) if row.tokens is not None else "–"
+    values = (str(row.id), row.status, row.task_type, row.source, quality, tokens)
+    cells = [(value.ljust(width)[:width] + " ", STATUS_STYLE.get(value, "") if value is row.status else "")
+             for (_, width), value in zip(COLUMNS, values, strict=True)]
+    cells.append((row.preview, ""))
+    return cells
+
+
 def row_text(row: RowView) -> Text:
     """One table line."""
     quality = f"{row.quality:.2f}" if row.quality is not None else "–"

@@ -61,41 +61,39 @@ def act(workspace: Workspace, action: str, ids: list[int], reason: str | None) -
     """approve / reject the examples; returns them as stored now."""
     actions = service("curation.actions")
     if action == "approve":
-        actions.approve(workspace, service("curation.query").ExampleFilter(ids=ids))
+        actions.approve(workspace, ids)
     elif action == "reject":
-        actions.reject(workspace, service("curation.query").ExampleFilter(ids=ids), reason=reason)
+        actions.reject(workspace, ids, reason or "")
     else:
         raise LightdomError(f"action: unknown {action!r}")
     with workspace.session() as session:
         return _examples(session, ids)
 
 
-def edit(workspace: Workspace, example_id: int, messages_text: str) -> list[Any]:
-    """Save edited messages (JSON text); the service validates and records the change."""
+def edit(workspace: Workspace, example_id: int, messages_text: str) -> int:
+    """Save edited messages (JSON text) as a correction; returns the new example's id."""
     try:
         messages = json.loads(messages_text)
     except ValueError as exc:
         raise LightdomError(f"example {example_id}: edited messages are not valid JSON: {exc}") from exc
     actions = service("curation.actions")
-    actions.edit_example(workspace, example_id, messages)
-    with workspace.session() as session:
-        return _examples(session, [example_id])
+    if not isinstance(messages, list):
+        raise LightdomError(f"example {example_id}: edited messages must be a JSON list of messages")
+    result = service("curation.actions").edit_example(workspace, example_id, messages)
+    return int(result.new_example_id)
 
 
-def undo(workspace: Workspace) -> list[Any]:
-    """Revert the last action batch; returns the examples it touched."""
-    actions = service("curation.actions")
-    ids = actions.undo_last(workspace)
-    with workspace.session() as session:
-        return _examples(session, list(ids or []))
+def undo(workspace: Workspace) -> int:
+    """Revert the last action batch; returns how many examples it changed."""
+    return int(service("curation.actions").undo_last(workspace).changed)
 
 
 def bulk(workspace: Workspace, action: str, state: FilterState, reason: str | None) -> int:
     """approve / reject every example matching the filter; returns how many changed."""
     actions = service("curation.actions")
     f = service_filter(state)
-    result = actions.approve(workspace, f) if action == "approve" else actions.reject(workspace, f, reason=reason)
-    return int(getattr(result, "changed", result) or 0)
+    result = actions.approve(workspace, f) if action == "approve" else actions.reject(workspace, f, reason or "")
+    return int(result.changed)
 
 
 def build(workspace: Workspace, name: str, state: FilterState) -> str:
@@ -103,7 +101,8 @@ def build(workspace: Workspace, name: str, state: FilterState) -> str:
     if not name:
         raise LightdomError("dataset name: must not be empty")
     datasets = service("curation.datasets")
-    dataset = datasets.build_dataset(workspace, name, filter=service_filter(state))
+    # Like `lightdom dataset build`: approved examples unless the filter names a status.
+    dataset = datasets.build_dataset(workspace, name, status=state.status or "approved", filter=service_filter(state))
     return f"dataset {dataset.name}@{dataset.version}: {dataset.n_train} train, {dataset.n_validation} validation"
 
 

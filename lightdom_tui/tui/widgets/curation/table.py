@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from lightdom_tui.tui.widgets.curation.rows import RowView, row_text, row_view
+from lightdom_tui.tui.widgets.curation.rows import RowView, row_cells, row_view
 from lightdom_tui.tui.widgets.pane import WorkerErrors
 
 PAGE_SIZE = 200
@@ -103,6 +103,8 @@ class ExampleTable(WorkerErrors, ScrollView, can_focus=True):
         self._wanted: int | None = None
         self._known_rows = 0  # rows known to exist while the count is running
         self._on_loaded: list[Callable[[], None]] = []
+        self._style_cache: dict[str, Style] = {}
+        self._style_cache_key: tuple | None = None
 
     # ------------------------------------------------------------------ source
 
@@ -197,12 +199,18 @@ class ExampleTable(WorkerErrors, ScrollView, can_focus=True):
         if self._wanted is not None and self._wanted > loaded.page:
             wanted, self._wanted = self._wanted, None
             self.request_page(wanted)
-        self.refresh()
+        if self._page_visible(loaded.page):  # a prefetched page needs no repaint
+            self.refresh()
         if loaded.page == self.cursor // PAGE_SIZE:
             self._post_highlight()
             self.request_page(loaded.page + 1)  # prefetch the next window
         for callback in self._on_loaded:
             callback()
+
+    def _page_visible(self, page: int) -> bool:
+        top = int(self.scroll_offset.y)
+        bottom = top + max(self.size.height, 1) - 1
+        return page * PAGE_SIZE <= bottom and (page + 1) * PAGE_SIZE > top
 
     def _evict(self) -> None:
         visible = {int(self.scroll_offset.y) // PAGE_SIZE, self.cursor // PAGE_SIZE}
@@ -215,7 +223,8 @@ class ExampleTable(WorkerErrors, ScrollView, can_focus=True):
 
     def _update_virtual_size(self) -> None:
         rows = self.total if self.total is not None else self._known_rows
-        self.virtual_size = Size(1, rows)
+        if self.virtual_size.height != rows:  # a new size means a layout pass: only when it changes
+            self.virtual_size = Size(1, rows)
 
     # ------------------------------------------------------------------ rows
 
@@ -231,6 +240,11 @@ class ExampleTable(WorkerErrors, ScrollView, can_focus=True):
         """The row under the cursor."""
         return self.row_at(self.cursor)
 
+    @property
+    def rows_in_memory(self) -> int:
+        """How many rows the LRU holds now."""
+        return sum(len(page) for page in self._pages.values())
+
     def loaded_rows(self) -> list[RowView]:
         """Rows in memory (for tests and the bench: never all rows)."""
         return [row for page in self._pages.values() for row in page]
@@ -245,25 +259,43 @@ class ExampleTable(WorkerErrors, ScrollView, can_focus=True):
         self.refresh()
         self._post_highlight()
 
+    def _styles(self) -> dict[str, Style]:
+        """Rich styles for a frame, looked up once per theme/focus state rather than per line."""
+        key = (self.app.theme, self.has_focus)
+        if self._style_cache_key != key:
+            base = self.rich_style
+            cursor = base + self.get_component_rich_style("example-table--cursor")
+            self._style_cache = {
+                "": base, "cursor": cursor,
+                "loading": base + self.get_component_rich_style("example-table--loading"),
+                **{f"{name}": base + Style.parse(name) for name in ("yellow", "green", "red")},
+                **{f"cursor {name}": cursor + Style.parse(name) for name in ("yellow", "green", "red")},
+            }
+            self._style_cache_key = key
+        return self._style_cache
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         index = scroll_y + y
         width = self.size.width
+        styles = self._styles()
         rows = self.total if self.total is not None else self._known_rows + PAGE_SIZE
         if index >= rows:
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, styles[""])
         row = self.row_at(index)
         if row is None:
             self.request_page(index // PAGE_SIZE)
-            style = self.get_component_rich_style("example-table--loading")
-            return Strip([Segment("  loading…".ljust(width), style)], width)
-        text = row_text(row)
-        text.truncate(width + scroll_x, pad=True)
-        base: Style = self.rich_style
-        if index == self.cursor:
-            base = base + self.get_component_rich_style("example-table--cursor")
-        segments = [Segment(seg.text, base + seg.style if seg.style else base) for seg in text.render(self.app.console)]
-        return Strip(segments).crop(scroll_x, scroll_x + width)
+            return Strip([Segment("  loading…".ljust(width), styles["loading"])], width)
+        prefix = "cursor " if index == self.cursor else ""
+        segments = [Segment(text, styles[(prefix + style).strip()]) for text, style in row_cells(row)]
+        strip = Strip(segments)
+        return strip.crop_extend(scroll_x, scroll_x + width, styles[prefix.strip()])
 
     # ------------------------------------------------------------------ cursor
 
