@@ -86,8 +86,8 @@ def _ensure_base_version(workspace: Workspace, base: BaseModelRef) -> int:
         return record.id
 
 
-def train(workspace: Workspace, request: TrainRequest, callbacks: list[TrainingCallback] | None = None) -> TrainResult:
-    """Create a TrainingRun for ``request`` and run it to the end in this process."""
+def create_run(workspace: Workspace, request: TrainRequest, launcher: str = "loop") -> int:
+    """Resolve and check a request (memory included) and record a queued TrainingRun."""
     config, preset = resolve_config(workspace, request)
     with workspace.session() as session:
         dataset = get_dataset(session, request.dataset)
@@ -116,10 +116,16 @@ def train(workspace: Workspace, request: TrainRequest, callbacks: list[TrainingC
             train=config.to_dict(),
             adapter_name=request.adapter_name,
             device=device,
+            launcher=launcher,
             memory_estimate={"needed_bytes": estimate.needed_bytes, "available_bytes": estimate.available_bytes,
                              "breakdown": estimate.breakdown, "summary": estimate.summary()},
         )
-        run_id = run.id
+        return run.id
+
+
+def train(workspace: Workspace, request: TrainRequest, callbacks: list[TrainingCallback] | None = None) -> TrainResult:
+    """Create a TrainingRun for ``request`` and run it to the end in this process."""
+    run_id = create_run(workspace, request)
     return run_training(workspace, run_id, callbacks=callbacks)
 
 
@@ -447,17 +453,10 @@ def register_adapter(
     state: LoopState,
     summary: dict[str, Any],
 ) -> str:
-    """Copy the adapter (the best by eval loss when there was an eval) into models/adapters and
-    register it with its lineage; the run is marked completed in the same transaction."""
-    from lightdom_tui.registry.versions import register_version, unique_version_name
-
+    """Write the adapter (the best by eval loss when there was an eval) and publish it."""
     assert run.id is not None
-    with workspace.session() as session:
-        name = meta.get("adapter_name") or unique_version_name(
-            session, f"{dataset.name}-v{dataset.version}-{config.method}-run{run.id}"
-        )
-    target = workspace.models_dir / "adapters" / name
-    tmp = target.with_name(f".{name}.tmp")
+    name = adapter_name(workspace, run, dataset, config, meta)
+    tmp = workspace.models_dir / "adapters" / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     best = run_dir / "best-adapter"
     try:
@@ -466,15 +465,52 @@ def register_adapter(
         else:
             model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        lineage = {"run_id": run.id, "base_version_id": run.base_version_id, "dataset_id": dataset.id,
-                   "dataset": f"{dataset.name}@{dataset.version}", "manifest_hash": dataset.manifest_hash,
-                   "adapter_step": state.best_step or state.step, "config": config.to_dict()}
-        (tmp / ADAPTER_META_FILE).write_text(dumps(lineage), encoding="utf-8")
-        if target.exists():
-            raise LightdomError(f"adapter folder {target}: already exists")
-        tmp.replace(target)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise LightdomError(f"adapter {tmp}: could not be written ({exc})") from exc
+    extra = {"adapter_step": state.best_step or state.step}
+    return publish_adapter(workspace, run, dataset, config, tmp, name, summary, model.config.model_type, extra)
+
+
+def adapter_name(workspace: Workspace, run: TrainingRun, dataset: Dataset, config: TrainConfig, meta: dict[str, Any]) -> str:
+    """The requested adapter version name, else ``<dataset>-v<version>-<method>-run<id>`` (made unique)."""
+    from lightdom_tui.registry.versions import unique_version_name
+
+    with workspace.session() as session:
+        return meta.get("adapter_name") or unique_version_name(
+            session, f"{dataset.name}-v{dataset.version}-{config.method}-run{run.id}"
+        )
+
+
+def publish_adapter(
+    workspace: Workspace,
+    run: TrainingRun,
+    dataset: Dataset,
+    config: TrainConfig,
+    folder: Path,
+    name: str,
+    summary: dict[str, Any],
+    architecture: str | None,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """Move a finished adapter ``folder`` to models/adapters/<name> and register it with its
+    lineage (base version, run, dataset + manifest hash, metrics, the dataset's prompts); the
+    run is marked completed in the same transaction. On any failure nothing stays registered
+    and no adapter folder is left behind."""
+    from lightdom_tui.registry.versions import register_version
+
+    assert run.id is not None
+    target = workspace.models_dir / "adapters" / name
+    lineage = {"run_id": run.id, "base_version_id": run.base_version_id, "dataset_id": dataset.id,
+               "dataset": f"{dataset.name}@{dataset.version}", "manifest_hash": dataset.manifest_hash,
+               "config": config.to_dict(), **(extra or {})}
+    try:
+        (folder / ADAPTER_META_FILE).write_text(dumps(lineage), encoding="utf-8")
+        if target.exists():
+            raise LightdomError(f"adapter folder {target}: already exists")
+        folder.replace(target)
+    except OSError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
         raise LightdomError(f"adapter {target}: could not be written ({exc})") from exc
     metrics = {**summary, "dataset": f"{dataset.name}@{dataset.version}", "manifest_hash": dataset.manifest_hash}
     try:
@@ -485,7 +521,7 @@ def register_adapter(
                 kind="adapter",
                 format="peft",
                 path=target,
-                architecture=model.config.model_type,
+                architecture=architecture,
                 parent_id=run.base_version_id,
                 run_id=run.id,
                 dataset_id=dataset.id,
@@ -498,6 +534,6 @@ def register_adapter(
             record.status, record.finished_at, record.adapter_version_id = "completed", utcnow(), version.id
             session.add(record)
     except BaseException:
-        shutil.rmtree(target, ignore_errors=True)  # never leave an unregistered adapter folder behind
+        shutil.rmtree(target, ignore_errors=True)
         raise
     return name
