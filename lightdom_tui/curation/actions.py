@@ -82,7 +82,7 @@ def set_status(
     batch_ids = select(CurationEvent.example_id).where(CurationEvent.batch_id == batch_id)
     values: dict[str, Any] = {"status": to_status, "updated_at": now}
     values["reject_reason"] = reason if to_status == "rejected" else None
-    result = session.execute(update(Example).where(Example.id.in_(batch_ids)).values(**values))
+    result = session.execute(update(Example).where(Example.id.in_(batch_ids), *conds).values(**values))
     changed = result.rowcount or 0
     return ActionResult(action, batch_id if changed else None, changed)
 
