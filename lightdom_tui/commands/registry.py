@@ -524,12 +524,20 @@ def simulate(
     version: Annotated[str, typer.Argument(help="Candidate version id, name or alias.")],
     dataset: Annotated[str | None, typer.Option("--dataset", help="Replay this dataset's validation prompts.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="Replay at most N prompts.")] = 50,
+    min_confidence: Annotated[
+        float | None, typer.Option("--min-confidence", help="Auto-rule: reject below this confidence.")
+    ] = None,
+    min_quality: Annotated[
+        float, typer.Option("--min-quality", help="Auto-rule: reject answers whose quality score is below this.")
+    ] = 0.5,
     json: JsonOpt = False,
 ) -> None:
     """Dry-run: replay logged (or a dataset's) prompts through a candidate; nothing live is touched."""
+    from lightdom_tui.curation.rules import AutoRules
     from lightdom_tui.registry.simulate import simulate as run_simulation
 
-    result = run_simulation(workspace_from(ctx), version, dataset=dataset, limit=limit)
+    rules = AutoRules(min_confidence=min_confidence, min_quality=min_quality)
+    result = run_simulation(workspace_from(ctx), version, dataset=dataset, limit=limit, rules=rules)
 
     def human(console: Console) -> None:
         table = Table(title=f"simulation of {result.version} on {result.n} prompts ({result.source})")
