@@ -45,7 +45,7 @@ _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?:%\w+)?(?![\w:])")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]*\d)")
 _PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}(?!\w)"
+    r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,8}){1,4}(?!\w)"
     r"|(?<![\w+])\+\d{8,14}(?!\w)"
 )
 
@@ -89,8 +89,8 @@ def _phone(match: re.Match[str]) -> str | None:
     digits = sum(c.isdigit() for c in text)
     if not 7 <= digits <= 15:
         return None
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) or re.fullmatch(r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}", text):
-        return None  # dates
+    if re.match(r"\d{4}-\d{2}-\d{2}(?!\d)", text) or re.fullmatch(r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}", text):
+        return None  # dates (and a date followed by the hour)
     if re.fullmatch(r"\d+(?:\.\d+)+", text) and not text.startswith("+"):
         return None  # version numbers / decimals
     return PLACEHOLDERS["phone"]
