@@ -39,3 +39,24 @@ def workspace_copy_gguf(workspace, embedded_gguf: Path) -> Path:
     target = workspace.models_dir / "gguf" / "copy.gguf"
     shutil.copyfile(embedded_gguf, target)
     return target
+
+
+@pytest.fixture()
+def datastream(workspace) -> int:
+    """A campaign → workflow → service → data stream chain; returns the data stream id."""
+    from lightdom_tui.db.models import Campaign, DataStream, Service, Workflow
+
+    with workspace.session() as s:
+        campaign = Campaign(name="c")
+        s.add(campaign)
+        s.flush()
+        workflow = Workflow(campaign_id=campaign.id, name="w")
+        s.add(workflow)
+        s.flush()
+        service = Service(workflow_id=workflow.id, name="s")
+        s.add(service)
+        s.flush()
+        stream = DataStream(service_id=service.id, name="d")
+        s.add(stream)
+        s.flush()
+        return stream.id

@@ -7,12 +7,8 @@ from sqlmodel import select
 
 from lightdom_tui.db.models import (
     AttributeSuggestion,
-    Campaign,
-    DataStream,
     Deployment,
     RequestLog,
-    Service,
-    Workflow,
 )
 from lightdom_tui.registry import deploy as dep
 from lightdom_tui.registry import monitoring
@@ -39,22 +35,10 @@ def _logs(workspace, deployment_id: int, n: int = 100, *, failures: int = 0, lat
         return [r.id for r in rows]
 
 
-def _suggestions(workspace, log_ids: list[int], rejected: int) -> None:
+def _suggestions(workspace, stream: int, log_ids: list[int], rejected: int) -> None:
     with workspace.session() as s:
-        campaign = Campaign(name="c")
-        s.add(campaign)
-        s.flush()
-        workflow = Workflow(campaign_id=campaign.id, name="w")
-        s.add(workflow)
-        s.flush()
-        service = Service(workflow_id=workflow.id, name="s")
-        s.add(service)
-        s.flush()
-        stream = DataStream(service_id=service.id, name="d")
-        s.add(stream)
-        s.flush()
         for i, log_id in enumerate(log_ids):
-            s.add(AttributeSuggestion(datastream_id=stream.id, topic="t", name=f"n{i}", request_log_id=log_id,
+            s.add(AttributeSuggestion(datastream_id=stream, topic="t", name=f"n{i}", request_log_id=log_id,
                                       status="rejected" if i < rejected else "accepted"))
 
 
@@ -98,10 +82,10 @@ def test_confidence_drop_boundary(workspace, versions):
     assert _alerts(workspace) == ["confidence_drop"]
 
 
-def test_rejection_rate_boundary(workspace, versions):
+def test_rejection_rate_boundary(workspace, versions, datastream):
     _, new = _setup(workspace)
     ids = _logs(workspace, new)
-    _suggestions(workspace, ids, rejected=20)  # 20/100 = 0.20
+    _suggestions(workspace, datastream, ids, rejected=20)  # 20/100 = 0.20
     assert _alerts(workspace) == []
     with workspace.session() as s:
         row = s.exec(select(AttributeSuggestion).where(AttributeSuggestion.status == "accepted")).first()

@@ -10,36 +10,16 @@ from sqlmodel import func, select
 from lightdom_tui.db.models import (
     ABOutcome,
     AttributeSuggestion,
-    Campaign,
-    DataStream,
     Example,
     RequestLog,
     ResponseCache,
-    Service,
-    Workflow,
 )
 from lightdom_tui.errors import LightdomError
 from lightdom_tui.registry import simulate as sim
 
 
-def _stream(session) -> int:
-    campaign = Campaign(name="c")
-    session.add(campaign)
-    session.flush()
-    workflow = Workflow(campaign_id=campaign.id, name="w")
-    session.add(workflow)
-    session.flush()
-    service = Service(workflow_id=workflow.id, name="s")
-    session.add(service)
-    session.flush()
-    stream = DataStream(service_id=service.id, name="d")
-    session.add(stream)
-    session.flush()
-    return stream.id
-
-
 @pytest.fixture()
-def live_history(workspace):
+def live_history(workspace, datastream):
     """One suggested-and-judged request from the campaign tree and one logged call."""
     from lightdom_tui.curation.logging import log_call
 
@@ -47,7 +27,7 @@ def live_history(workspace):
         log = RequestLog(engine="local", latency_ms=900.0)
         s.add(log)
         s.flush()
-        stream = _stream(s)
+        stream = datastream
         for name, kind, status in (("title", "string", "accepted"), ("Author", "string", "rejected"),
                                    ("published_at", "date", "accepted")):
             s.add(AttributeSuggestion(datastream_id=stream, topic="blog post", name=name, type=kind, status=status,
