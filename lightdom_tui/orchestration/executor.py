@@ -37,7 +37,15 @@ from lightdom_tui.db.jsoncol import dumps, loads
 from lightdom_tui.db.models import Attribute, DataStream, Service, Workflow, WorkflowLog, WorkflowRun, utcnow
 from lightdom_tui.errors import LightdomError
 from lightdom_tui.orchestration.destinations import now_iso, open_destination
-from lightdom_tui.orchestration.extract import ExtractError, Field, extract_html, extract_json, parse_html, parse_json
+from lightdom_tui.orchestration.extract import (
+    ExtractError,
+    Field,
+    compile_fields,
+    extract_html,
+    extract_json,
+    parse_html,
+    parse_json,
+)
 from lightdom_tui.orchestration.fetch import Fetcher, FetchOptions, FetchResult
 from lightdom_tui.orchestration.transform import Pipeline, TransformError
 from lightdom_tui.orchestration.validate import Validator
@@ -61,6 +69,7 @@ class StreamPlan:
     name: str
     destination: str
     fields: list[Field]
+    compiled: list[Any]  # compile_fields(fields): selectors split once per run
     types: dict[str, str]
     validators: dict[str, Validator]
     pipeline: Pipeline
@@ -98,8 +107,7 @@ def _sources(root: Path, service: Service, config: dict[str, Any]) -> list[str]:
         for pattern in config.get("paths") or []:
             path = Path(pattern).expanduser()
             pattern = str(path if path.is_absolute() else root / path)
-            matches = sorted(glob.glob(pattern, recursive=True))
-            found.extend(m for m in matches if Path(m).is_file())
+            found.extend(sorted(glob.glob(pattern, recursive=True)))  # a folder matched is a page error later
         return found
     return list(config.get("topics") or [])
 
@@ -121,7 +129,8 @@ def load_plan(ws: Workspace, workflow_id: int) -> tuple[Workflow, list[ServicePl
                 names = [a.name for a in attributes]
                 streams.append(StreamPlan(
                     id=stream.id, name=stream.name, destination=stream.destination,
-                    fields=[Field(a.name, a.selector, a.type == "array") for a in attributes],
+                    fields=(fields := [Field(a.name, a.selector, a.type == "array") for a in attributes]),
+                    compiled=compile_fields(fields),
                     types={a.name: a.type for a in attributes},
                     validators={a.name: Validator(a.name, a.type, loads(a.validation_json, {})) for a in attributes},
                     pipeline=Pipeline(loads(stream.transformations_json, []), names),
@@ -188,8 +197,9 @@ class _Run:
         self.stopped = False
         self._next_stop_poll = 0.0
         self._next_flush = time.monotonic() + LOG_FLUSH_S
+        self.sinks: list[_StreamSink] = []
         self.m: dict[str, Any] = {"pages": 0, "pages_ok": 0, "pages_failed": 0, "rows": 0, "invalid_values": 0,
-                                  "missing_values": 0, "retries": 0, "sources": 0, "streams": {}, "attributes": {}}
+                                  "missing_values": 0, "retries": 0, "sources": 0}
 
     # ---- logging and metrics
     def log(self, message: str, level: str = "info", *, page: bool = False) -> None:
@@ -203,6 +213,10 @@ class _Run:
     def metrics(self) -> dict[str, Any]:
         duration = time.monotonic() - self.started
         m = dict(self.m)
+        m["streams"], m["attributes"] = {}, {}
+        for sink in self.sinks:
+            key = str(sink.plan.id)
+            m["streams"][key], m["attributes"][key] = sink.metrics()
         m["duration_s"] = round(duration, 3)
         m["pages_per_s"] = round(m["pages"] / duration, 2) if duration > 0 else 0.0
         m["success_rate"] = round(m["pages_ok"] / m["pages"], 4) if m["pages"] else None
@@ -242,55 +256,81 @@ class _Run:
 
 
 class _StreamSink:
-    """Buffered rows of one data stream plus its per-attribute counters."""
+    """Buffered rows of one data stream plus its per-attribute counters.
+
+    This is the per-page hot path: rows are built as lists in the destination's
+    column order, counters are plain lists, and only attributes that have
+    transformations go through the pipeline.
+    """
 
     def __init__(self, ws: Workspace, plan: StreamPlan, run: _Run) -> None:
         self.plan = plan
         self.run = run
         self.dest = open_destination(ws.root, plan.id, plan.name, plan.destination, plan.types)
-        self.rows: list[dict[str, Any]] = []
-        self.counts = {name: {"valid": 0, "invalid": 0, "missing": 0} for name in plan.types}
-        run.m["attributes"][str(plan.id)] = self.counts
-        run.m["streams"][str(plan.id)] = {"name": plan.name, "rows": 0, "destination": self.dest.target}
+        self.rows: list[list[Any]] = []
+        self.written = 0
+        self._stamp_at, self._stamp_text = -10.0, ""
+        self.counts = {name: [0, 0, 0] for name in plan.types}  # valid, invalid, missing
+        # (name, validator.errors, transforms?, counters) in column order
+        self._columns = [(name, plan.validators[name].errors, plan.pipeline.has_steps(name), self.counts[name])
+                         for name in plan.types]
+        run.sinks.append(self)
 
     def add(self, source: str, values: dict[str, Any]) -> None:
-        plan, run = self.plan, self.run
-        errors: list[str] = []
-        row: dict[str, Any] = {"_run_id": run.run_id, "_source": source, "_extracted_at": now_iso()}
-        for name, value in values.items():
-            try:
-                value = plan.pipeline.apply(name, value)
-            except TransformError as exc:
-                errors.append(f"{name}: {exc}")
-                value = None
-                self.counts[name]["invalid"] += 1
-                row[name] = None
-                continue
-            problems = plan.validators[name].errors(value)
+        run = self.run
+        errors: list[str] | None = None
+        cells: list[Any] = [run.run_id, source, self._stamp(), None]
+        append = cells.append
+        missing = 0
+        for name, check, transforms, counter in self._columns:
+            value = values.get(name)
+            if transforms:
+                try:
+                    value = self.plan.pipeline.apply(name, value)
+                except TransformError as exc:
+                    errors = (errors or []) + [f"{name}: {exc}"]
+                    counter[1] += 1
+                    append(None)
+                    continue
+            problems = check(value)
             if problems:
-                errors.extend(problems)
-                self.counts[name]["invalid"] += 1
+                errors = (errors or []) + list(problems)
+                counter[1] += 1
                 value = None  # an invalid value is never written as if it were good
             elif value is None or value == "" or value == []:
-                self.counts[name]["missing"] += 1
-                run.m["missing_values"] += 1
+                counter[2] += 1
+                missing += 1
             else:
-                self.counts[name]["valid"] += 1
-            row[name] = value
+                counter[0] += 1
+            append(value)
+        if missing:
+            run.m["missing_values"] += missing
         if errors:
             run.m["invalid_values"] += len(errors)
-            run.log(f"{source}: stream {plan.name}: {'; '.join(errors)}", "warning", page=True)
-        row["_errors"] = json.dumps(errors, ensure_ascii=False) if errors else None
-        self.rows.append(row)
+            run.log(f"{source}: stream {self.plan.name}: {'; '.join(errors)}", "warning", page=True)
+            cells[3] = errors
+        self.rows.append(cells)
         if len(self.rows) >= ROW_BATCH:
             self.flush()
+
+    def _stamp(self) -> str:
+        # one ISO timestamp per second, not one strftime per row
+        now = time.monotonic()
+        if now - self._stamp_at >= 1.0:
+            self._stamp_at, self._stamp_text = now, now_iso()
+        return self._stamp_text
 
     def flush(self) -> None:
         if self.rows:
             self.dest.write(self.rows)
+            self.written += len(self.rows)
             self.run.m["rows"] += len(self.rows)
-            self.run.m["streams"][str(self.plan.id)]["rows"] += len(self.rows)
             self.rows = []
+
+    def metrics(self) -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
+        stream = {"name": self.plan.name, "rows": self.written, "destination": self.dest.target}
+        counts = {n: {"valid": c[0], "invalid": c[1], "missing": c[2]} for n, c in self.counts.items()}
+        return stream, counts
 
     def close(self) -> None:
         try:
@@ -332,7 +372,7 @@ def _handle_page(service: ServicePlan, sinks: list[_StreamSink], result: FetchRe
         else:
             tree = parse_html(result.body or b"")
             for sink in sinks:
-                sink.add(result.source, extract_html(tree, sink.plan.fields))
+                sink.add(result.source, extract_html(tree, sink.plan.compiled))
     except ExtractError as exc:
         run.m["pages_failed"] += 1
         run.log(f"{result.source}: {exc}", "error", page=True)

@@ -114,32 +114,47 @@ def check_selector(selector: str, where: str = "selector") -> str:
     return selector
 
 
-def _node_value(node: Any, attr: str | None) -> str | None:
-    if attr is None:
-        return node.text(separator=" ", strip=True)
-    return node.attributes.get(attr)
-
-
 def parse_html(html: str | bytes) -> LexborHTMLParser:
     """Parse a page once (several data streams of one service share the tree)."""
     return LexborHTMLParser(html)
 
 
-def extract_html(html: str | bytes | LexborHTMLParser, fields: list[Field]) -> dict[str, Any]:
-    """Values of ``fields`` in one HTML page (lexbor tolerates malformed markup)."""
-    tree = html if isinstance(html, LexborHTMLParser) else LexborHTMLParser(html)
-    values: dict[str, Any] = {}
+CompiledField = tuple[str, "str | None", "str | None", bool]  # name, css, attr, many
+
+
+def compile_fields(fields: list[Field]) -> list[CompiledField]:
+    """Split each selector once per run instead of once per page."""
+    compiled: list[CompiledField] = []
     for item in fields:
-        if not item.selector:
-            values[item.name] = None
-            continue
-        css, attr = split_css(item.selector)
-        if item.many:
-            found = [_node_value(node, attr) for node in tree.css(css)]
-            values[item.name] = [v for v in found if v is not None]
+        css, attr = split_css(item.selector) if item.selector else (None, None)
+        compiled.append((item.name, css, attr, item.many))
+    return compiled
+
+
+def extract_html(html: str | bytes | LexborHTMLParser, fields: list[Field] | list[CompiledField]) -> dict[str, Any]:
+    """Values of ``fields`` in one HTML page (lexbor tolerates malformed markup).
+
+    ``fields`` may be pre-compiled with :func:`compile_fields` (the executor's hot path).
+    """
+    tree = html if isinstance(html, LexborHTMLParser) else LexborHTMLParser(html)
+    specs = fields if fields and isinstance(fields[0], tuple) else compile_fields(fields)  # type: ignore[arg-type]
+    values: dict[str, Any] = {}
+    for name, css, attr, many in specs:  # type: ignore[misc]
+        if css is None:
+            values[name] = None
+        elif many:
+            if attr is None:
+                values[name] = [node.text(separator=" ", strip=True) for node in tree.css(css)]
+            else:
+                values[name] = [v for v in (node.attributes.get(attr) for node in tree.css(css)) if v is not None]
         else:
             node = tree.css_first(css)
-            values[item.name] = None if node is None else _node_value(node, attr)
+            if node is None:
+                values[name] = None
+            elif attr is None:
+                values[name] = node.text(separator=" ", strip=True)
+            else:
+                values[name] = node.attributes.get(attr)
     return values
 
 

@@ -173,3 +173,7 @@ class Pipeline:
         for step in self._steps.get(name, ()):
             value = step(value)
         return value
+
+    def has_steps(self, name: str) -> bool:
+        """Whether any step applies to this attribute (lets the executor skip the call)."""
+        return bool(self._steps.get(name))

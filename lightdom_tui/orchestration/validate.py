@@ -76,9 +76,17 @@ def _type_ok(value: Any, kind: str) -> bool:
     return True
 
 
+_EMPTY: tuple[str, ...] = ()
+_EXACT_TYPES = {"string": (str,), "number": (int, float), "boolean": (bool,), "array": (list,), "object": (dict,)}
+
+
 @dataclass
 class Validator:
-    """Compiled rules of one attribute; ``errors(value)`` lists what is wrong (empty = valid)."""
+    """Compiled rules of one attribute; ``errors(value)`` lists what is wrong (empty = valid).
+
+    Called once per attribute per page, so the common cases (right type, few rules)
+    return after a couple of checks.
+    """
 
     name: str
     kind: str = "string"
@@ -87,14 +95,24 @@ class Validator:
     def __post_init__(self) -> None:
         pattern = self.rules.get("pattern")
         self._pattern = re.compile(pattern) if pattern else None
+        self._missing = (f"{self.name}: required value missing",) if self.rules.get("required") else _EMPTY
+        self._type_only = not (set(self.rules) - {"required"})  # nothing to test after the type
+        self._exact = _EXACT_TYPES.get(self.kind)  # exact type() match: True is not a number here
 
-    def errors(self, value: Any) -> list[str]:
-        """Problems with ``value`` for this attribute (empty list when valid)."""
-        rules = self.rules
+    def errors(self, value: Any) -> tuple[str, ...] | list[str]:
+        """Problems with ``value`` for this attribute (empty when valid)."""
         if value is None or value == "" or value == []:
-            return [f"{self.name}: required value missing"] if rules.get("required") else []
-        if not _type_ok(value, self.kind):
+            return self._missing
+        exact = self._exact
+        if exact is not None:
+            if type(value) not in exact:
+                if not _type_ok(value, self.kind):
+                    return [f"{self.name}: expected {self.kind}, got {type(value).__name__} {str(value)[:40]!r}"]
+        elif not _type_ok(value, self.kind):
             return [f"{self.name}: expected {self.kind}, got {type(value).__name__} {str(value)[:40]!r}"]
+        if self._type_only:
+            return _EMPTY
+        rules = self.rules
         found: list[str] = []
         if isinstance(value, (str, list)):
             if "minLength" in rules and len(value) < rules["minLength"]:
