@@ -65,6 +65,9 @@ class SettingsScreen(ModalScreen[Settings | None]):
                     yield Input(value, id="set-" + key.replace(".", "--"), classes="setting-input")
             yield Static("", id="settings-status")
 
+    def on_mount(self) -> None:
+        self.query(Input).first().focus()
+
     def edits(self) -> dict[str, str]:
         """Only the values the user changed."""
         changed = {}

@@ -1,16 +1,435 @@
-"""Campaign tree pane (being built)."""
+"""Campaign tree pane: a lazy Tree, forms, attribute suggestions to accept/edit/reject, workflow runs."""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
+from typing import Any
 
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Log, Static, Tree
+from textual.widgets.tree import TreeNode
+
+from lightdom_tui.tui.messages import Loaded
+from lightdom_tui.tui.screens.form import FormField, FormScreen
+from lightdom_tui.tui.services import service
+from lightdom_tui.tui.widgets.campaign import nodes
+from lightdom_tui.tui.widgets.campaign.nodes import CHILD, ICON, NodeRef
 from lightdom_tui.tui.widgets.pane import NeedsNotice, Pane
+
+PLACEHOLDER = "loading…"
+LOG_POLL_S = 0.5
+
+
+class SuggestionTable(DataTable):
+    """Pending suggestions of the selected data stream: a accept, e edit, r reject."""
+
+    BINDINGS = [
+        Binding("a", "decide('accept')", "Accept", id="campaign.accept"),
+        Binding("e", "decide('edit')", "Edit", id="campaign.edit_suggestion"),
+        Binding("r", "decide('reject')", "Reject…", id="campaign.reject"),
+    ]
+
+    def action_decide(self, decision: str) -> None:
+        """Hand the decision to the pane (it owns the workers)."""
+        if self.row_count and self.cursor_row is not None:
+            key = self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
+            self.post_message(Loaded("decide", (decision, int(key))))
 
 
 class CampaignPane(Pane):
-    """Campaign → workflow → service → data stream → attribute; suggestions to accept."""
+    """Campaign → workflow → service → data stream → attribute; suggestions and workflow runs."""
 
-    REQUIRES = ("orchestration.campaigns", "orchestration.suggest")
+    REQUIRES = ("orchestration.tree", "orchestration.suggest", "orchestration.executor")
+    WHAT = "The campaign tree"
+    BINDINGS = [
+        Binding("c", "new_campaign", "New campaign", id="campaign.new_campaign"),
+        Binding("n", "new_child", "New child", id="campaign.new_child"),
+        Binding("E", "edit_node", "Edit node", id="campaign.edit_node"),
+        Binding("d", "delete_node", "Delete…", id="campaign.delete"),
+        Binding("g", "suggest", "Suggest attributes", id="campaign.suggest"),
+        Binding("x", "run_workflow", "Run workflow", id="campaign.run"),
+        Binding("X", "stop_workflow", "Stop", id="campaign.stop"),
+        Binding("B", "bundle", "Bundle wizard", id="campaign.bundle"),
+        Binding("tab", "app.focus_next", "Next box", id="campaign.focus_next", show=False),
+    ]
+
+    def __init__(self, workspace, **kwargs) -> None:  # noqa: ANN001, ANN003
+        super().__init__(workspace, **kwargs)
+        self.selected: NodeRef | None = None
+        self.selected_row: Any = None
+        self._watch_run: int | None = None
 
     def compose(self) -> ComposeResult:
-        yield NeedsNotice(self.missing_services(), "Campaign tree")
+        absent = self.missing_services()
+        if absent:
+            yield NeedsNotice(absent, self.WHAT)
+            return
+        with Horizontal():
+            tree: Tree[NodeRef] = Tree("campaigns", data=NodeRef("root", None, "campaigns"), id="campaign-tree")
+            tree.show_root = False
+            yield tree
+            with Vertical(id="campaign-side"):
+                yield Static("[dim]select a node[/dim]", id="node-detail")
+                suggestions = SuggestionTable(id="suggestions", cursor_type="row", zebra_stripes=True)
+                suggestions.border_title = "suggestions"
+                yield suggestions
+                log = Log(id="workflow-log", max_lines=500)
+                log.border_title = "workflow log"
+                yield log
+
+    def on_mount(self) -> None:
+        if self.missing_services():
+            return
+        table = self.query_one(SuggestionTable)
+        table.add_columns("id", "name", "type", "description", "model")
+        self._load_children(self.query_one(Tree).root)
+
+    def focus_main(self) -> None:
+        if not self.missing_services():
+            self.query_one(Tree).focus()
+
+    def palette_commands(self) -> list[tuple[str, str, str]]:
+        return [
+            ("New campaign…", "c", "new_campaign"),
+            ("New child node…", "n", "new_child"),
+            ("Suggest attributes for the data stream…", "g", "suggest"),
+            ("Run the selected workflow", "x", "run_workflow"),
+            ("Stop the selected workflow", "X", "stop_workflow"),
+            ("Bundle wizard…", "B", "bundle"),
+        ]
+
+    # ------------------------------------------------------------------ lazy tree
+
+    def _add(self, parent: TreeNode[NodeRef], ref: NodeRef) -> TreeNode[NodeRef]:
+        label = Text(f"{ICON[ref.kind]} {ref.name}")
+        if ref.kind in CHILD:
+            node = parent.add(label, data=ref)
+            node.add_leaf(PLACEHOLDER)  # children load when the node is first expanded
+            return node
+        return parent.add_leaf(label, data=ref)
+
+    @on(Tree.NodeExpanded)
+    def _expanded(self, event: Tree.NodeExpanded) -> None:
+        children = list(event.node.children)
+        if len(children) == 1 and children[0].data is None:
+            self._load_children(event.node)
+
+    def _load_children(self, node: TreeNode[NodeRef]) -> None:
+        ref = node.data
+        assert ref is not None
+
+        def work() -> None:
+            self.post_message(Loaded("children", (node, nodes.list_children(self.workspace, ref))))
+
+        self.run_worker(work, thread=True, name=f"load {CHILD[ref.kind]}s", group=f"tree-{id(node)}",
+                        exclusive=True, exit_on_error=False)
+
+    def _fill(self, node: TreeNode[NodeRef], children: list[NodeRef], select: NodeRef | None = None) -> None:
+        node.remove_children()
+        added = [self._add(node, child) for child in children]
+        if node.is_root and not children:
+            node.add_leaf(Text("no campaigns yet: c creates one, B runs the bundle wizard", style="dim"))
+        tree = self.query_one(Tree)
+        for child_node, ref in zip(added, children, strict=True):
+            if select is not None and ref == select:
+                tree.move_cursor(child_node)
+        if tree.cursor_node is None and added:
+            tree.move_cursor(added[0])
+
+    def reload_node(self, node: TreeNode[NodeRef], select: NodeRef | None = None) -> None:
+        """Re-read one node's children (after a create/edit/delete under it)."""
+        self._pending_select = select
+        self._load_children(node)
+        node.expand()
+
+    def _node_of(self, ref: NodeRef) -> TreeNode[NodeRef] | None:
+        tree = self.query_one(Tree)
+        for node in _walk(tree.root):
+            if node.data == ref:
+                return node
+        return None
+
+    # ------------------------------------------------------------------ selection
+
+    @on(Tree.NodeHighlighted)
+    def _highlighted(self, event: Tree.NodeHighlighted) -> None:
+        ref = event.node.data
+        if ref is None or ref.kind == "root":
+            return
+        self.selected = ref
+        self._load_detail(ref)
+
+    @work(thread=True, exclusive=True, group="campaign-detail", name="load node", exit_on_error=False)
+    def _load_detail(self, ref: NodeRef) -> None:
+        row = nodes.load_row(self.workspace, ref)
+        self.post_message(Loaded("detail", (ref, row), replaceable=True))
+        if ref.kind == "datastream":
+            self._post_suggestions(ref.id)
+        if ref.kind == "workflow":
+            self._post_logs(ref.id)
+
+    def _post_suggestions(self, datastream_id: int) -> None:
+        suggest = service("orchestration.suggest")
+        with self.workspace.session() as session:
+            rows = suggest.list_suggestions(session, datastream_id, "pending")
+        self.post_message(Loaded("suggestions", (datastream_id, rows), replaceable=True))
+
+    def _post_logs(self, workflow_id: int) -> None:
+        executor = service("orchestration.executor")
+        with self.workspace.session() as session:
+            lines = executor.run_logs(session, workflow_id=workflow_id, limit=200)
+        self.post_message(Loaded("logs", (workflow_id, [f"{x.level:5} {x.message}" for x in lines]), replaceable=True))
+
+    # ------------------------------------------------------------------ create / edit / delete
+
+    def action_new_campaign(self) -> None:
+        """Create a campaign."""
+        self._create("campaign", NodeRef("root", None, "campaigns"))
+
+    def action_new_child(self) -> None:
+        """Create a child of the selected node (a workflow under a campaign, …)."""
+        if self.selected is None or self.selected.kind not in CHILD:
+            self.notify("select a campaign, workflow, service or data stream first", severity="warning")
+            return
+        self._create(CHILD[self.selected.kind], self.selected)
+
+    def _create(self, kind: str, parent: NodeRef) -> None:
+        def submitted(values: dict[str, str] | None) -> None:
+            if values is not None:
+                self._do_create(kind, parent, values)
+
+        self.app.push_screen(FormScreen(f"new {kind}", nodes.form_fields(kind)), submitted)
+
+    @work(thread=True, group="campaign-write", name="create node", exit_on_error=False)
+    def _do_create(self, kind: str, parent: NodeRef, values: dict[str, str]) -> None:
+        ref = nodes.create_node(self.workspace, kind, parent, values)
+        self.post_message(Loaded("changed", (parent, ref)))
+
+    def action_edit_node(self) -> None:
+        """Edit the selected node's fields."""
+        if self.selected is None or self.selected_row is None:
+            return
+        ref, row = self.selected, self.selected_row
+        fields = nodes.form_fields(ref.kind, row)
+        original = {f.key: f.value for f in fields}
+
+        def submitted(values: dict[str, str] | None) -> None:
+            if values is not None:
+                self._do_update(ref, values, original)
+
+        self.app.push_screen(FormScreen(f"edit {ref.kind} #{ref.id}", fields), submitted)
+
+    @work(thread=True, group="campaign-write", name="update node", exit_on_error=False)
+    def _do_update(self, ref: NodeRef, values: dict[str, str], original: dict[str, str]) -> None:
+        updated = nodes.update_node(self.workspace, ref, values, original)
+        self.post_message(Loaded("changed", (self._parent_ref(ref), updated)))
+
+    def _parent_ref(self, ref: NodeRef) -> NodeRef:
+        node = self._node_of(ref)
+        if node is None or node.parent is None or node.parent.data is None:
+            return NodeRef("root", None, "campaigns")
+        return node.parent.data
+
+    def action_delete_node(self) -> None:
+        """Delete the selected node (its subtree after a confirmation with counts)."""
+        if self.selected is None:
+            return
+        self._do_delete(self.selected, False)
+
+    @work(thread=True, group="campaign-write", name="delete node", exit_on_error=False)
+    def _do_delete(self, ref: NodeRef, confirm: bool) -> None:
+        tree_service = nodes.tree()
+        try:
+            nodes.delete(self.workspace, ref, confirm)
+        except tree_service.ConfirmationRequired as exc:
+            self.post_message(Loaded("confirm-delete", (ref, exc.counts)))
+            return
+        self.post_message(Loaded("changed", (self._parent_ref(ref), None)))
+
+    # ------------------------------------------------------------------ suggestions
+
+    def action_suggest(self) -> None:
+        """Ask the deployed model for attributes of the selected data stream."""
+        if self.selected is None or self.selected.kind != "datastream":
+            self.notify("select a data stream first", severity="warning")
+            return
+        ref = self.selected
+        self.app.prompt(  # type: ignore[attr-defined]
+            "Topic to suggest attributes for", lambda topic: self._suggest(ref, topic), title="Suggest attributes",
+            value=ref.name,
+        )
+
+    @work(thread=True, exclusive=True, group="suggest", name="suggest attributes", exit_on_error=False)
+    def _suggest(self, ref: NodeRef, topic: str) -> None:
+        self.post_message(Loaded("notify", f"asking the model about {topic!r}…"))
+        result = service("orchestration.suggest").suggest_attributes(self.workspace, ref.id, topic, 5)
+        self.post_message(Loaded(
+            "notify", f"{len(result.suggestions)} suggestion(s) from {result.model} ({result.engine}, "
+                      f"{result.latency_ms:.0f} ms)"))
+        self._post_suggestions(ref.id)
+
+    def on_loaded(self, message: Loaded) -> None:  # noqa: C901 - one dispatch table for all results
+        message.stop()
+        kind, payload = message.kind, message.payload
+        if kind == "children":
+            node, children = payload
+            self._fill(node, children, getattr(self, "_pending_select", None))
+        elif kind == "detail":
+            ref, row = payload
+            if ref == self.selected:
+                self.selected_row = row
+                self.query_one("#node-detail", Static).update(nodes.describe(ref, row))
+        elif kind == "suggestions":
+            self._show_suggestions(*payload)
+        elif kind == "logs":
+            self._show_logs(*payload)
+        elif kind == "decide":
+            self._decide_ui(*payload)
+        elif kind == "changed":
+            parent, ref = payload
+            node = self._node_of(parent) if parent.kind != "root" else self.query_one(Tree).root
+            if node is not None:
+                self.reload_node(node, select=ref)
+        elif kind == "confirm-delete":
+            ref, counts = payload
+            what = ", ".join(f"{n} {k}" for k, n in counts.items())
+            self.app.confirm(f"Delete {ref.kind} {ref.name!r} and {what}?",  # type: ignore[attr-defined]
+                             lambda: self._do_delete(ref, True))
+        elif kind == "notify":
+            self.notify(str(payload))
+        elif kind == "run-finished":
+            self._watch_run = None
+            self.notify(str(payload))
+
+    def _show_suggestions(self, datastream_id: int, rows: list[Any]) -> None:
+        table = self.query_one(SuggestionTable)
+        table.clear()
+        for row in rows:
+            table.add_row(str(row.id), row.name, row.type, row.description, row.model_version or "", key=str(row.id))
+        table.border_title = f"suggestions · data stream #{datastream_id} · {len(rows)} pending (a / e / r)"
+
+    def _decide_ui(self, decision: str, suggestion_id: int) -> None:
+        if decision == "accept":
+            self._decide(suggestion_id, "accept", {})
+        elif decision == "reject":
+            self.app.prompt("Why reject it?", lambda reason: self._decide(suggestion_id, "reject",  # type: ignore[attr-defined]
+                                                                       {"reason": reason}), title="Reject")
+        else:
+            table = self.query_one(SuggestionTable)
+            cells = table.get_row(str(suggestion_id))
+            fields = [FormField("name", "name", cells[1]), FormField("type", "type", cells[2]),
+                      FormField("description", "description", cells[3])]
+            self.app.push_screen(FormScreen(f"edit suggestion #{suggestion_id}", fields),
+                                 lambda values: self._decide(suggestion_id, "edit", values) if values else None)
+
+    @work(thread=True, group="suggest-decide", name="decide suggestion", exit_on_error=False)
+    def _decide(self, suggestion_id: int, decision: str, values: dict[str, str]) -> None:
+        suggest = service("orchestration.suggest")
+        with self.workspace.session() as session:
+            if decision == "accept":
+                result = suggest.accept(session, suggestion_id)
+            elif decision == "reject":
+                result = suggest.reject(session, suggestion_id, reason=values.get("reason", ""))
+            else:
+                result = suggest.edit(session, suggestion_id, **values)
+        self.post_message(Loaded("notify", f"suggestion #{suggestion_id}: {result.status}"))
+        if self.selected is not None and self.selected.kind == "datastream":
+            self._post_suggestions(self.selected.id)
+            self.post_message(Loaded("changed", (self.selected, None)))
+
+    # ------------------------------------------------------------------ workflows
+
+    def action_run_workflow(self) -> None:
+        """Run the selected workflow in a worker and follow its log."""
+        if self.selected is None or self.selected.kind != "workflow":
+            self.notify("select a workflow first", severity="warning")
+            return
+        ref = self.selected
+        self._watch_run = ref.id
+        self.query_one("#workflow-log", Log).clear()
+        self._run(ref)
+        self.set_timer(LOG_POLL_S, lambda: self._poll_logs(ref.id))
+
+    @work(thread=True, group="workflow-run", name="run workflow", exit_on_error=False)
+    def _run(self, ref: NodeRef) -> None:
+        result = service("orchestration.executor").run_workflow(self.workspace, ref.id)
+        self._post_logs(ref.id)
+        status = result.status if result is not None else "already running"
+        self.post_message(Loaded("run-finished", f"workflow {ref.name}: {status}"))
+
+    def _poll_logs(self, workflow_id: int) -> None:
+        """Dolphie-style: reschedule while the run is being watched."""
+        if self._watch_run != workflow_id:
+            return
+        self._poll_logs_worker(workflow_id)
+        self.set_timer(LOG_POLL_S, lambda: self._poll_logs(workflow_id))
+
+    @work(thread=True, exclusive=True, group="workflow-log", name="read workflow log", exit_on_error=False)
+    def _poll_logs_worker(self, workflow_id: int) -> None:
+        self._post_logs(workflow_id)
+
+    def _show_logs(self, workflow_id: int, lines: list[str]) -> None:
+        if self.selected is None or self.selected.id != workflow_id or self.selected.kind != "workflow":
+            return
+        log = self.query_one("#workflow-log", Log)
+        log.clear()
+        log.write_lines(lines)
+        log.border_title = f"workflow log · #{workflow_id} · {len(lines)} line(s)"
+
+    def action_stop_workflow(self) -> None:
+        """Ask the running run of the selected workflow to stop."""
+        if self.selected is None or self.selected.kind != "workflow":
+            return
+        self._stop(self.selected.id)
+
+    @work(thread=True, group="workflow-stop", name="stop workflow", exit_on_error=False)
+    def _stop(self, workflow_id: int) -> None:
+        with self.workspace.session() as session:
+            ids = service("orchestration.executor").request_stop(session, workflow_id=workflow_id)
+        self.post_message(Loaded("notify", f"stop requested for run(s) {ids}" if ids else "no run is running"))
+
+    # ------------------------------------------------------------------ bundle wizard
+
+    def action_bundle(self) -> None:
+        """Create a whole campaign branch for some topics in one step."""
+        fields = [
+            FormField("name", "campaign name"), FormField("topics", "topics", placeholder="comma separated"),
+            FormField("category", "category", placeholder="e.g. ecommerce"),
+            FormField("urls", "urls", placeholder="comma separated (optional)"),
+            FormField("cron", "cron", placeholder="optional, e.g. 0 6 * * *"),
+            FormField("timezone", "timezone", "UTC"), FormField("count", "attributes per topic", "5"),
+        ]
+        self.app.push_screen(
+            FormScreen("bundle wizard", fields, note="Creates campaign → workflow → service → data stream and "
+                       "asks the model for attributes of each topic."),
+            lambda values: self._bundle(values) if values else None,
+        )
+
+    @work(thread=True, exclusive=True, group="bundle", name="create bundle", exit_on_error=False)
+    def _bundle(self, values: dict[str, str]) -> None:
+        from lightdom_tui.errors import LightdomError
+
+        try:
+            count = int(values.get("count") or "5")
+        except ValueError:
+            raise LightdomError(f"count: {values.get('count')!r} is not a whole number") from None
+        result = service("orchestration.bundles").create_bundle(
+            self.workspace, values["name"], topics=values["topics"], category=values["category"],
+            cron=values.get("cron") or None, timezone=values.get("timezone") or "UTC",
+            urls=[u.strip() for u in values.get("urls", "").split(",") if u.strip()], count=count,
+        )
+        self.post_message(Loaded("notify", f"bundle {values['name']}: {len(result.attributes)} attribute(s)"))
+        self.post_message(Loaded("changed", (NodeRef("root", None, "campaigns"), None)))
+
+    def refresh_data(self) -> None:
+        if not self.missing_services():
+            self._load_children(self.query_one(Tree).root)
+
+
+def _walk(node: TreeNode[NodeRef]):  # noqa: ANN202 - generator of nodes
+    yield node
+    for child in node.children:
+        yield from _walk(child)
