@@ -79,7 +79,7 @@ def examples_from_run(ws: Workspace, workflow_id: int, *, run_id: int | None = N
                 continue
             attributes = {a.name: a for a in tree.list_attributes(session, stream.id)}
             rates = {name: c["valid"] / max(1, c["valid"] + c["invalid"] + c["missing"]) for name, c in counts.items()}
-            kept = [attributes[n] for n, rate in rates.items() if rate >= min_valid_rate and n in attributes]
+            kept = [a for n, a in attributes.items() if rates.get(n, 0.0) >= min_valid_rate]  # stream order
             if not kept:
                 out.skipped.append({"datastream_id": stream.id, "reason": f"no attribute valid on ≥{min_valid_rate:.0%}"
                                     " of pages"})
