@@ -28,6 +28,7 @@ from lightdom_tui.workspace import Workspace
 
 TOOL_TASK = "tool_use"
 DEFAULT_COUNT = 8
+PERPLEXITY_ITEMS = 20
 TOPIC_LINE = re.compile(r"^\s*Topic:\s*(.+?)\s*$", re.MULTILINE)
 
 # Type plausibility: name patterns whose type is near-certain (see docs/evaluation.md).
@@ -351,8 +352,13 @@ def evaluate(
     references: Path | str | None = None,
     task_type: str = ATTRIBUTE_TASK,
     limit: int | None = None,
+    perplexity_items: int = PERPLEXITY_ITEMS,
 ) -> EvaluationResult:
-    """Evaluate ``ref`` on a references file or a dataset's validation split and store the result."""
+    """Evaluate ``ref`` on a references file or a dataset's validation split and store the result.
+
+    On a dataset, GGUF versions also get ``eval_loss``/``perplexity`` over up to
+    ``perplexity_items`` validation answers (0 turns it off).
+    """
     if (dataset is None) == (references is None):
         raise LightdomError("eval: give exactly one of --references FILE or --dataset NAME")
     if task_type not in (ATTRIBUTE_TASK, TOOL_TASK):
@@ -395,6 +401,8 @@ def evaluate(
         metrics = attribute_metrics(generations, scores)
         n = len(refs)
     metrics["skipped"] = skipped
+    if dataset_id is not None and version.format == "gguf" and perplexity_items > 0:
+        metrics.update(_loss_metrics(workspace, version, dataset_id, task_type, perplexity_items))
     with workspace.session() as session:
         row = Evaluation(
             version_id=version.id,
@@ -408,6 +416,18 @@ def evaluate(
         session.flush()
         evaluation_id = row.id
     return EvaluationResult(evaluation_id, version.version, task_type, n, source, metrics, items)
+
+
+def _loss_metrics(workspace: Workspace, version: ModelVersion, dataset_id: int, task_type: str,
+                  limit: int) -> dict[str, Any]:
+    """eval_loss / perplexity of the version on the split's answers of ``task_type``."""
+    from lightdom_tui.curation.datasets import dataset_rows  # lazy: curation service
+    from lightdom_tui.registry.perplexity import answer_loss
+
+    with workspace.session() as session:
+        conversations = [m for e, m in dataset_rows(session, dataset_id, "validation") if e.task_type == task_type]
+    result = answer_loss(workspace, version, conversations[:limit])
+    return {"eval_loss": result.eval_loss, "perplexity": result.perplexity, "loss_tokens": result.scored_tokens}
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -12,6 +13,7 @@ from lightdom_tui.errors import LightdomError
 from lightdom_tui.prompts import validate_attribute_answer
 from lightdom_tui.registry import evaluation as ev
 from lightdom_tui.registry.candidate import AttributeGeneration, raw_names
+from lightdom_tui.registry.perplexity import answer_loss
 from lightdom_tui.registry.versions import get_version
 
 ANSWER = json.dumps({"attributes": [
@@ -109,17 +111,37 @@ def test_compare_prefers_a_shared_source(workspace, versions):
 
 
 @pytest.mark.slow
-def test_evaluate_embedded_model_on_references(workspace, tmp_path):
+def test_evaluate_embedded_model_on_a_dataset(workspace):
+    from lightdom_tui.curation.datasets import build_dataset
+    from lightdom_tui.curation.examples import add_example
+
     workspace.settings.serving.n_threads = 1  # a shared 2-core box: more threads only contend
     workspace.settings.serving.max_tokens = 160
-    refs = tmp_path / "refs.jsonl"
-    refs.write_text(json.dumps({"topic": "blog post", "reference": ["title", "author", "published_at"]}) + "\n")
-    result = ev.evaluate(workspace, "smollm2-135m-instruct", references=refs)
-    assert result.n == 1 and result.metrics["errors"] == 0
-    assert result.metrics["json_validity"] == 1.0  # grammar-constrained output always parses
+    with workspace.session() as s:
+        for i, topic in enumerate(["blog post", "product page", "recipe", "job ad"]):
+            answer = {"attributes": [{"name": "title", "type": "string", "description": "The title"},
+                                     {"name": "published_at", "type": "date", "description": "When"}]}
+            add_example(s, [{"role": "user", "content": f"Topic: {topic}\nCount: 2"},
+                            {"role": "assistant", "content": json.dumps(answer)}],
+                        task_type="attribute_generation", source="manual", status="approved",
+                        metadata={"topic": topic})
+    build_dataset(workspace, "attrs", split=0.5, seed=3)
+    result = ev.evaluate(workspace, "smollm2-135m-instruct", dataset="attrs", limit=1, perplexity_items=3)
+    m = result.metrics
+    assert result.n == 1 and m["errors"] == 0
+    assert m["json_validity"] == 1.0  # grammar-constrained output always parses
     for key in ("precision", "recall", "f1", "schema_adherence"):
-        assert 0.0 <= result.metrics[key] <= 1.0
-    assert result.metrics["latency_p50_ms"] > 0 and result.metrics["tokens_per_s"] > 0
+        assert 0.0 <= m[key] <= 1.0
+    assert m["latency_p50_ms"] > 0 and m["tokens_per_s"] > 0
+    assert m["loss_tokens"] > 0 and m["perplexity"] == pytest.approx(math.exp(m["eval_loss"]))
     with workspace.session() as s:
         stored = s.get(Evaluation, result.evaluation_id)
-        assert stored.n == 1 and json.loads(stored.metrics_json)["f1"] == result.metrics["f1"]
+        assert stored.n == 1 and stored.dataset_id is not None
+        assert json.loads(stored.metrics_json)["f1"] == m["f1"]
+        version = get_version(s, "smollm2-135m-instruct")
+    # the scorer is a real language model: a plausible answer is likelier than noise
+    prompt = [{"role": "user", "content": "Topic: blog post\nCount: 1"}]
+    plausible = answer_loss(workspace, version, [prompt + [{"role": "assistant", "content": '{"attributes": '
+                            '[{"name": "title", "type": "string", "description": "The title of the post"}]}'}]])
+    noise = answer_loss(workspace, version, [prompt + [{"role": "assistant", "content": "qz} 7x ]]{ vb#k; wq"}]])
+    assert plausible.eval_loss < noise.eval_loss
