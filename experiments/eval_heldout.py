@@ -36,21 +36,23 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("model")
     parser.add_argument("--limit", type=int, default=0)
-    parser.add_argument("--count", type=int, default=8)
+    parser.add_argument("--count", type=int, default=0, help="0 = as many as the reference has (as registry.evaluation asks)")
     parser.add_argument("--max-tokens", type=int, default=384)
     parser.add_argument("--repeat-penalty", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--every", type=int, default=1, help="every Nth held-out topic (a spread subset)")
     parser.add_argument("--out")
     args = parser.parse_args()
     from llama_cpp import Llama
 
     refs = [json.loads(line) for line in REFERENCES.read_text().splitlines() if line.strip()]
+    refs = refs[:: args.every]
     if args.limit:
         refs = refs[: args.limit]
     llm = Llama(model_path=args.model, n_ctx=1024, n_threads=args.threads, verbose=False, seed=0)
     rows = []
     for ref in refs:
-        messages = render_attribute_messages(ref["topic"], args.count)
+        messages = render_attribute_messages(ref["topic"], args.count or len(ref["reference"]))
         start = time.perf_counter()
         out = llm.create_chat_completion(
             messages, response_format={"type": "json_object", "schema": ATTRIBUTE_SCHEMA},
@@ -72,6 +74,7 @@ def main() -> int:
             "f1": name_f1(names, ref["reference"]) if valid else 0.0,
             "duplicates": len(raw_names) - len(set(raw_names)), "latency_s": round(latency, 3),
         })
+        print(f"{len(rows)}/{len(refs)} {ref['topic']}: f1 {rows[-1]['f1']:.2f} {latency:.1f}s {names}", file=sys.stderr, flush=True)
     lat = sorted(r["latency_s"] for r in rows)
     summary = {
         "model": args.model, "topics": len(rows),
