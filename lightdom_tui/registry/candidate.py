@@ -1,26 +1,25 @@
 """Side-effect-free generation with a candidate version, for evaluation and simulation.
 
 Evaluating or replaying must not touch live data: no request log, no response cache,
-no A/B outcome. GGUF versions are therefore run here directly with llama.cpp
-(``verbose=False``, one lock per loaded model, JSON-schema constrained output, a
-truncated answer retried with a larger budget and never half-parsed). Other formats
-go through ``serving.router.generate_attributes(ws, topic, model=ref)``.
+no A/B outcome. GGUF versions therefore call the serving engine pool directly
+(``serving.local.engine_pool``: shared loaded models, one lock each) with the same
+request the router sends first (schema from ``serving.attributes.request_schema``),
+but once, without the router's repair retries: evaluation measures the raw model
+(validity, duplicates), not the repaired answer. A truncated answer is retried with a
+larger budget and never half-parsed. Other formats go through
+``serving.router.generate_attributes(ws, topic, model=ref)``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from lightdom_tui.db.jsoncol import loads
 from lightdom_tui.db.models import ModelVersion
 from lightdom_tui.prompts import (
-    ATTRIBUTE_SCHEMA,
     ATTRIBUTE_TASK,
     AttributeCheck,
     PromptConfig,
@@ -29,7 +28,6 @@ from lightdom_tui.prompts import (
 )
 from lightdom_tui.workspace import Workspace
 
-MAX_LOADED = 2  # evaluation compares two versions; more would only hold memory
 LENGTH_RETRIES = 2
 
 
@@ -72,55 +70,6 @@ class AttributeGeneration:
         return self.completion_tokens / (self.latency_ms / 1000)
 
 
-class _Loaded:
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        self.lock = threading.Lock()  # llama.cpp contexts are not thread-safe
-
-
-_MODELS: OrderedDict[str, _Loaded] = OrderedDict()
-_MODELS_LOCK = threading.Lock()
-
-
-def _threads(workspace: Workspace) -> int:
-    return workspace.settings.serving.n_threads or os.cpu_count() or 1
-
-
-def _model(workspace: Workspace, version: ModelVersion) -> _Loaded:
-    """The loaded llama.cpp model of a GGUF version (kept for reuse; oldest closed beyond MAX_LOADED)."""
-    key = f"{version.path}:{version.sha256}"
-    with _MODELS_LOCK:
-        if key in _MODELS:
-            _MODELS.move_to_end(key)
-            return _MODELS[key]
-        from llama_cpp import Llama  # lazy: native library
-
-        threads = _threads(workspace)
-        model = Llama(
-            version.path,
-            n_ctx=workspace.settings.serving.n_ctx,
-            n_batch=workspace.settings.serving.n_batch,
-            n_threads=threads,
-            n_threads_batch=threads,
-            verbose=False,
-        )
-        _MODELS[key] = _Loaded(model)
-        while len(_MODELS) > MAX_LOADED:
-            _, old = _MODELS.popitem(last=False)
-            with old.lock:
-                old.model.close()
-        return _MODELS[key]
-
-
-def close_models() -> None:
-    """Close every model this module loaded (tests and long-lived processes call this)."""
-    with _MODELS_LOCK:
-        while _MODELS:
-            _, old = _MODELS.popitem()
-            with old.lock:
-                old.model.close()
-
-
 def complete_json(
     workspace: Workspace,
     version: ModelVersion,
@@ -128,30 +77,37 @@ def complete_json(
     schema: dict[str, Any],
     *,
     max_tokens: int | None = None,
+    repeat_penalty: float = 1.0,
 ) -> Completion:
-    """A chat completion constrained to ``schema`` by llama.cpp's grammar (GGUF versions only)."""
+    """One chat completion constrained to ``schema`` (llama.cpp grammar) on the serving engine pool.
+
+    The pool shares loaded models (one lock each) with serving but logs nothing.
+    GGUF versions only.
+    """
+    from lightdom_tui.serving.local import engine_pool  # lazy: loads llama.cpp
+
     budget = max_tokens or workspace.settings.serving.max_tokens
+    pool = engine_pool(workspace)
     started = time.perf_counter()
-    try:
-        loaded = _model(workspace, version)
-    except Exception as exc:  # unreadable file: an error result, not a crash
-        return Completion(None, (time.perf_counter() - started) * 1000, error=f"load failed: {exc}")
     for _ in range(LENGTH_RETRIES + 1):
-        with loaded.lock:
-            response = loaded.model.create_chat_completion(
-                messages=messages,
-                response_format={"type": "json_object", "schema": schema},
-                temperature=workspace.settings.serving.temperature,
+        try:
+            reply = pool.chat(
+                version.version,
+                version.path,
+                messages,
                 max_tokens=budget,
+                temperature=workspace.settings.serving.temperature,
+                response_format={"type": "json_object", "schema": schema},
+                repeat_penalty=repeat_penalty,
             )
-        choice = response["choices"][0]
-        usage = response.get("usage") or {}
-        if choice.get("finish_reason") != "length":
+        except Exception as exc:  # unreadable file or engine failure: a measured error, not a crash
+            return Completion(None, (time.perf_counter() - started) * 1000, error=f"{type(exc).__name__}: {exc}")
+        if reply.finish_reason != "length":
             return Completion(
-                text=choice["message"].get("content") or "",
+                text=reply.text,
                 latency_ms=(time.perf_counter() - started) * 1000,
-                prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                completion_tokens=int(usage.get("completion_tokens") or 0),
+                prompt_tokens=reply.prompt_tokens,
+                completion_tokens=reply.completion_tokens,
             )
         budget *= 2  # truncated: retry with room, never parse half an answer
     return Completion(None, (time.perf_counter() - started) * 1000, error=f"truncated after {budget // 2} tokens")
@@ -178,8 +134,10 @@ def generate_attributes_for(
     """Attributes for ``topic`` from ``version`` without logging, caching or routing side effects."""
     if version.format != "gguf":
         return _through_router(workspace, version, topic, count, context)
+    from lightdom_tui.serving.attributes import REPEAT_PENALTY, request_schema  # the served request shape
+
     messages = render_attribute_messages(topic, count, context, version_prompts(version))
-    completion = complete_json(workspace, version, messages, ATTRIBUTE_SCHEMA)
+    completion = complete_json(workspace, version, messages, request_schema(count), repeat_penalty=REPEAT_PENALTY)
     if completion.text is None:
         check = AttributeCheck(errors=[completion.error or "no answer"])
         return AttributeGeneration(topic, None, check, completion.latency_ms, error=completion.error)

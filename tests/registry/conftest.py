@@ -60,3 +60,14 @@ def datastream(workspace) -> int:
         s.add(stream)
         s.flush()
         return stream.id
+
+
+@pytest.fixture(autouse=True)
+def _close_engine_pools():
+    """Unload llama.cpp models a test loaded through the serving pool (each workspace has its own)."""
+    yield
+    import sys
+
+    local = sys.modules.get("lightdom_tui.serving.local")
+    if local is not None:
+        local.close_pools()

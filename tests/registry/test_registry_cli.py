@@ -58,3 +58,24 @@ def test_models_ab_deploy_alerts_cli(cli, versions):
     assert rolled["elapsed_ms"] < 1000 and len(rolled["rolled_back"]) == 2
     assert "--health maybe" in cli("deploy", "v3", "--health", "maybe", ok=False)
     assert cli("alerts", "--check")["alerts"] == []
+
+
+def test_eval_simulate_continuous_cli(cli, versions, workspace, embedded_gguf):
+    from lightdom_tui.db.jsoncol import dumps
+    from lightdom_tui.db.models import Evaluation
+    from lightdom_tui.registry.versions import get_version
+
+    assert "exactly one of --references" in cli("eval", "v1", ok=False)
+    assert "no attribute_generation evaluation" in cli("eval", "--compare", "v1", "v2", ok=False)
+    with workspace.session() as s:
+        for name, f1 in (("v1", 0.25), ("v2", 0.5)):
+            s.add(Evaluation(version_id=get_version(s, name).id, references_file="/r", n=3,
+                             metrics_json=dumps({"f1": f1})))
+    table = cli("eval", "--compare", "v1", "v2")
+    assert table["rows"] == [{"metric": "f1", "a": 0.25, "b": 0.5, "delta": 0.25}]
+    assert "nothing to replay" in cli("simulate", "v1", ok=False)
+    status = cli("continuous", "status")
+    assert status["stage"] == "idle" and status["policy"]["min_new_approved"] == 50
+    assert cli("continuous", "run")["action"] == "none"
+    added = cli("models", "add-base", str(embedded_gguf), "--name", "local-smol")
+    assert (added["version"], added["architecture"], added["quant"]) == ("local-smol", "llama", "q4_1")
