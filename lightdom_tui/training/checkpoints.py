@@ -97,7 +97,7 @@ def save_checkpoint(run_dir: Path, model: Any, optimizer: Any, scheduler: Any, s
         if final.exists():
             shutil.rmtree(final)
         tmp.replace(final)
-    except (OSError, RuntimeError) as exc:  # ENOSPC surfaces as OSError, or RuntimeError from torch.save
+    except Exception as exc:  # ENOSPC surfaces as OSError, RuntimeError (torch.save) or SafetensorError
         shutil.rmtree(tmp, ignore_errors=True)
         raise LightdomError(f"checkpoint {final}: could not be written ({exc})") from exc
     for old in list_checkpoints(run_dir)[:-keep]:

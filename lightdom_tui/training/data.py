@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from lightdom_tui.db.jsoncol import loads
-from lightdom_tui.db.models import Dataset, DatasetItem, Example
+from lightdom_tui.db.models import Dataset, Example
 from lightdom_tui.errors import LightdomError
 from lightdom_tui.training.render import RenderedExample, apply_length_policy, render_example
 
@@ -47,47 +46,17 @@ class PreparedData:
 
 
 def get_dataset(session: Session, ref: str | int) -> Dataset:
-    """A dataset version by ``NAME``, ``NAME@VERSION`` or id (curation's lookup when present)."""
-    try:
-        from lightdom_tui.curation import datasets as curation_datasets
-    except ImportError:
-        curation_datasets = None
-    if curation_datasets is not None and hasattr(curation_datasets, "get_dataset"):
-        return curation_datasets.get_dataset(session, ref)
-    return _get_dataset_local(session, str(ref))
+    """A dataset version by ``NAME``, ``NAME@VERSION`` or id (the curation engine's lookup)."""
+    from lightdom_tui.curation import datasets
 
-
-def _get_dataset_local(session: Session, ref: str) -> Dataset:
-    if ref.isdigit():
-        found = session.get(Dataset, int(ref))
-    else:
-        name, _, version = ref.partition("@")
-        query = select(Dataset).where(Dataset.name == name)
-        if version:
-            if not version.isdigit():
-                raise LightdomError(f"dataset '{ref}': version after @ must be a number")
-            query = query.where(Dataset.version == int(version))
-        found = session.exec(query.order_by(Dataset.version.desc())).first()  # type: ignore[attr-defined]
-    if found is None:
-        raise LightdomError(f"dataset '{ref}': no such dataset (see `lightdom dataset list`)")
-    return found
+    return datasets.get_dataset(session, ref)
 
 
 def dataset_rows(session: Session, dataset_id: int, split: str) -> list[tuple[Example, list[dict[str, Any]]]]:
-    """(Example, messages) of one split, in a stable order (curation's when present)."""
-    try:
-        from lightdom_tui.curation import datasets as curation_datasets
-    except ImportError:
-        curation_datasets = None
-    if curation_datasets is not None and hasattr(curation_datasets, "dataset_rows"):
-        return list(curation_datasets.dataset_rows(session, dataset_id, split))
-    query = (
-        select(Example)
-        .join(DatasetItem, DatasetItem.example_id == Example.id)  # type: ignore[arg-type]
-        .where(DatasetItem.dataset_id == dataset_id, DatasetItem.split == split)
-        .order_by(Example.id)  # type: ignore[arg-type]
-    )
-    return [(example, loads(example.messages_json, [])) for example in session.exec(query)]
+    """(Example, messages) of one split in a stable order, anonymised when the version says so."""
+    from lightdom_tui.curation import datasets
+
+    return list(datasets.dataset_rows(session, dataset_id, split))
 
 
 def render_split(

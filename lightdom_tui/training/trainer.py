@@ -401,7 +401,7 @@ def _save_best_adapter(model: Any, run_dir: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)
         shutil.rmtree(target, ignore_errors=True)
         tmp.replace(target)
-    except OSError as exc:
+    except Exception as exc:  # OSError or SafetensorError (e.g. disk full)
         shutil.rmtree(tmp, ignore_errors=True)
         raise LightdomError(f"best adapter {target}: could not be written ({exc})") from exc
 
@@ -465,7 +465,7 @@ def register_adapter(
         else:
             model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-    except OSError as exc:
+    except Exception as exc:  # OSError or SafetensorError (e.g. disk full)
         shutil.rmtree(tmp, ignore_errors=True)
         raise LightdomError(f"adapter {tmp}: could not be written ({exc})") from exc
     extra = {"adapter_step": state.best_step or state.step}
