@@ -113,7 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=2000)
     parser.add_argument("--quick", action="store_true", help="400 pages")
-    parser.add_argument("--repeats", type=int, default=2, help="best of N for both sides")
+    parser.add_argument("--repeats", type=int, default=5, help="best of N for both sides (interleaved)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "workflow.json")
     args = parser.parse_args()
     pages = 400 if args.quick else args.pages

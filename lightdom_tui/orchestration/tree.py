@@ -498,7 +498,9 @@ def _apply_attribute(session: Session, attribute: Attribute, changes: dict[str, 
         attribute.description = str(changes["description"] or "")
     if "selector" in changes:
         selector = changes["selector"]
-        if selector is not None and (not isinstance(selector, str) or not selector.strip()):
+        if isinstance(selector, str) and not selector.strip():
+            selector = None  # an emptied form field clears the selector
+        if selector is not None and not isinstance(selector, str):
             raise LightdomError("attribute.selector: must be a CSS selector or JSON path")
         if selector:
             from lightdom_tui.orchestration.extract import check_selector
