@@ -64,21 +64,50 @@ class HealthResult:
 HealthCheck = Callable[[Workspace, ModelVersion], HealthResult]
 
 
-def canary_health_check(workspace: Workspace, version: ModelVersion) -> HealthResult:
-    """Generate attributes for each canary topic through the serving router, on ``version`` only.
+def _load_check(workspace: Workspace, version: ModelVersion) -> CanaryCheck:
+    """Load a GGUF version into the serving engine pool (warming it for its first request)."""
+    from pathlib import Path
 
-    Healthy = the model loads, every canary gives a non-empty valid attribute list,
-    served by the version itself (not the remote fallback), within the latency budget.
+    started = time.perf_counter()
+    path = Path(version.path)
+    if not path.exists():
+        return CanaryCheck("load", False, 0.0, error=f"{path}: missing")
+    if version.format != "gguf":
+        return CanaryCheck("load", False, 0.0, error=f"{version.format} version: export it to GGUF to serve it locally")
+    from lightdom_tui.serving.local import engine_pool  # lazy: loads llama.cpp
+
+    try:
+        engine_pool(workspace).get(version.version, path)
+    except Exception as exc:  # llama.cpp raises ValueError, the pool LightdomError: both mean "cannot load"
+        return CanaryCheck("load", False, (time.perf_counter() - started) * 1000, error=str(exc))
+    return CanaryCheck("load", True, (time.perf_counter() - started) * 1000, engine="local")
+
+
+def load_health_check(workspace: Workspace, version: ModelVersion) -> HealthResult:
+    """Only "the model loads": the GGUF is loaded into the serving engine pool."""
+    check = _load_check(workspace, version)
+    return HealthResult(ok=check.ok, checks=[check], error=check.error)
+
+
+def canary_health_check(workspace: Workspace, version: ModelVersion) -> HealthResult:
+    """The model loads, and each canary topic gives valid attributes through the serving router.
+
+    Healthy = loaded into the engine pool, every canary gives a non-empty valid
+    attribute list served by the version itself (not the remote fallback), each
+    within ``settings.deploy.health_latency_ms``.
     """
-    from lightdom_tui.serving.router import generate_attributes  # lazy: serving loads llama.cpp
+    from lightdom_tui.serving.router import generate_attributes  # lazy: the serving stack
 
     budget = workspace.settings.deploy.health_latency_ms
-    checks: list[CanaryCheck] = []
+    load = _load_check(workspace, version)
+    if not load.ok:
+        return HealthResult(ok=False, checks=[load], error=load.error, budget_ms=budget)
+    checks: list[CanaryCheck] = [load]
     for topic in workspace.settings.deploy.canary_topics:
         started = time.perf_counter()
         try:
             result = generate_attributes(workspace, topic, count=3, model=version.version, task_type="health_check")
-        except Exception as exc:  # any failure to load or generate is an unhealthy model
+        except Exception as exc:  # any failure to generate is an unhealthy model
             latency = (time.perf_counter() - started) * 1000
             checks.append(CanaryCheck(topic, False, latency, error=f"{type(exc).__name__}: {exc}"))
             continue
@@ -93,38 +122,11 @@ def canary_health_check(workspace: Workspace, version: ModelVersion) -> HealthRe
         elif latency > budget:
             error = f"latency {latency:.0f} ms over the {budget:.0f} ms budget"
         checks.append(CanaryCheck(topic, error is None, latency, len(attributes), engine, error))
+    if len(checks) == 1:
+        missing = "no canary topics configured (settings deploy.canary_topics)"
+        return HealthResult(ok=False, checks=checks, error=missing, budget_ms=budget)
     failed = [c for c in checks if not c.ok]
-    return HealthResult(
-        ok=bool(checks) and not failed,
-        checks=checks,
-        error=None if checks and not failed else (failed[0].error if failed else "no canary topics configured"),
-        budget_ms=budget,
-    )
-
-
-def load_health_check(workspace: Workspace, version: ModelVersion) -> HealthResult:
-    """Only the "model loads" half: open a GGUF version with llama.cpp and close it again.
-
-    For HF-folder versions (served through a GGUF export) only the file's presence is checked.
-    """
-    from pathlib import Path
-
-    started = time.perf_counter()
-    path = Path(version.path)
-    if not path.exists():
-        return HealthResult(ok=False, error=f"{path}: missing")
-    if version.format != "gguf":
-        return HealthResult(ok=True, error=None)
-    from llama_cpp import Llama  # lazy: heavy native library
-
-    try:
-        model = Llama(str(path), n_ctx=256, n_threads=1, verbose=False)
-    except Exception as exc:  # llama.cpp raises ValueError for unreadable files
-        latency = (time.perf_counter() - started) * 1000
-        return HealthResult(ok=False, checks=[CanaryCheck("load", False, latency, error=str(exc))], error=str(exc))
-    model.close()
-    latency = (time.perf_counter() - started) * 1000
-    return HealthResult(ok=True, checks=[CanaryCheck("load", True, latency)])
+    return HealthResult(ok=not failed, checks=checks, error=failed[0].error if failed else None, budget_ms=budget)
 
 
 def skip_health_check(workspace: Workspace, version: ModelVersion) -> HealthResult:

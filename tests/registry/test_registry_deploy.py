@@ -67,3 +67,30 @@ def test_deploy_rejects_unknown_stage_and_version(workspace, versions):
         dep.deploy(workspace, "v1", stage="wide", health_check=dep.skip_health_check)
     with pytest.raises(LightdomError, match="model 'nope'"):
         dep.deploy(workspace, "nope", health_check=dep.skip_health_check)
+
+
+@pytest.mark.slow
+def test_canary_health_check_through_the_router(workspace, broken):
+    from sqlmodel import select
+
+    from lightdom_tui.db.models import RequestLog
+
+    workspace.settings.serving.n_threads = 1  # a shared 2-core box: more threads only contend
+    workspace.settings.serving.fallback = False  # a failing local model must not be rescued remotely
+    workspace.settings.deploy.canary_topics = ["blog post"]
+    workspace.settings.deploy.health_latency_ms = 1.0
+    slow = dep.deploy(workspace, "smollm2-135m-instruct", ["attribute_generation"])
+    assert not slow.ok and "over the 1 ms budget" in slow.health["error"]
+    assert _serving(workspace, "attribute_generation") is None  # nothing was deployed
+    workspace.settings.deploy.health_latency_ms = 120_000.0  # generous: this box is shared
+    good = dep.deploy(workspace, "smollm2-135m-instruct", ["attribute_generation"])
+    assert good.ok, good.health
+    load, canary = good.health["checks"]
+    assert (load["topic"], load["ok"]) == ("load", True)
+    assert canary["ok"] and canary["n_attributes"] >= 1 and canary["engine"] in ("local", "cache")
+    bad = dep.deploy(workspace, broken, ["attribute_generation"])
+    assert not bad.ok and "cannot load" in bad.health["error"]
+    assert _serving(workspace, "attribute_generation") == "smollm2-135m-instruct"
+    with workspace.session() as s:
+        logs = s.exec(select(RequestLog)).all()
+    assert logs and all(r.deployment_id is None and r.task_type == "health_check" for r in logs)
