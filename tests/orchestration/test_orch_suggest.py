@@ -123,18 +123,42 @@ def test_runs_become_training_examples(ws, tmp_path):
 
 
 @pytest.mark.slow
-def test_real_model_bundle_and_suggestions(workspace, tmp_path):
+def test_real_model_suggest_bundle_and_llm_service(workspace):
+    """One real call to the embedded model through the real router; the bundle and the llm
+    service then send the identical request and are answered from the router's cache."""
     pytest.importorskip("lightdom_tui.serving.router", reason="serving router not built yet")
     from lightdom_tui.orchestration.bundles import create_bundle
+    from lightdom_tui.orchestration.destinations import read_rows
     from lightdom_tui.orchestration.suggest import suggest_attributes
 
-    bundle = create_bundle(workspace, "seo-real", topics="title", category="seo", count=3)
-    assert bundle.attributes and all(a["generated_by"] == bundle.models[0] for a in bundle.attributes)
-    result = suggest_attributes(workspace, bundle.datastream_id, "seo meta description", 3)
-    assert result.engine in ("local", "cache") and result.model
+    context = "Category: seo; page element: title"  # what create_bundle sends for topic "title"
     with workspace.session() as s:
-        pending = list_suggestions(s, bundle.datastream_id)
+        c = tree.create_campaign(s, "real")
+        w = tree.create_workflow(s, c.id, "llm")
+        svc = tree.create_service(s, w.id, "model", type="llm",
+                                  config={"topics": ["seo title"], "count": 3, "context": context})
+        ds = tree.create_datastream(s, svc.id, "ideas")
+        tree.create_attribute(s, ds.id, "names", type="array", selector="$.attributes[*].name")
+        tree.create_attribute(s, ds.id, "model", selector="$.model", validation={"required": True})
+        workflow_id, ds_id = w.id, ds.id
+
+    result = suggest_attributes(workspace, ds_id, "seo title", 3, context=context)
+    assert result.engine == "local" and result.model == "smollm2-135m-instruct"
+    assert result.suggestions, "the embedded model proposed no new attribute"
+    with workspace.session() as s:
+        pending = list_suggestions(s, ds_id)
         assert [p.name for p in pending] == [x["name"] for x in result.suggestions]
-        if pending:
-            decision = accept(s, pending[0].id)
-            assert s.get(Attribute, decision.attribute_id).generated_by == result.model
+        assert all(p.model_version == result.model and p.request_log_id for p in pending)
+        decision = accept(s, pending[0].id)
+        assert s.get(Attribute, decision.attribute_id).generated_by == result.model
+        assert s.get(Example, decision.example_id).status == "approved"
+
+    bundle = create_bundle(workspace, "seo-real", topics="title", category="seo", count=3)
+    # same request → the same answer (from the cache): every suggested name is in the bundle
+    assert {a["name"] for a in bundle.attributes} >= {x["name"] for x in result.suggestions}
+    assert bundle.models == [result.model]
+
+    run = run_workflow(workspace, workflow_id)
+    assert run.status == "completed" and run.metrics["rows"] == 1
+    row = read_rows(workspace.root, "", ds_id, "ideas")[0]
+    assert row["model"] == result.model and pending[0].name in json.loads(row["names"])
