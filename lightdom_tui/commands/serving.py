@@ -1,0 +1,151 @@
+"""`lightdom export`, `generate`, `serve` and `keys set|show|delete`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from lightdom_tui.commands._common import JsonOpt, emit, err_console, home_option, workspace_from
+
+
+def register(app: typer.Typer) -> None:
+    """Add the export/serving commands to the root app."""
+    app.command("export")(export)
+    app.command("generate")(generate)
+    app.command("serve")(serve)
+    keys_app = typer.Typer(help="API keys for the remote fallback (system keyring; never printed in full).")
+    keys_app.command("set")(keys_set)
+    keys_app.command("show")(keys_show)
+    keys_app.command("delete")(keys_delete)
+    app.add_typer(keys_app, name="keys")
+
+
+def export(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="Adapter/merged version, alias, or run:ID.")],
+    quant: Annotated[str, typer.Option("--quant", help="q4_k_m, q5_k_m, q8_0, f16, … (any llama.cpp type).")] = "q4_k_m",
+    json: JsonOpt = False,
+) -> None:
+    """Merge + GGUF + quantize + verify, then register the GGUF version."""
+    from rich.progress import Progress
+
+    from lightdom_tui.modelio.pipeline import export_model
+
+    ws = workspace_from(ctx)
+    with Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task("export", total=1.0)
+
+        def progress(stage: str, fraction: float) -> None:
+            bar.update(task, description=f"export: {stage}", completed=fraction)
+
+        result = export_model(ws, ref, quant=quant, progress=progress)
+
+    def human(console: Console) -> None:
+        check = result.verification
+        console.print(f"[bold green]exported[/] {result.version} ({result.quant}, {result.size / 2**20:.1f} MiB)")
+        console.print(f"  path: {result.path}")
+        console.print(f"  sha256: {result.sha256[:16]}…")
+        console.print(f"  verified: f16 rel diff {check['f16']['rel_diff']:.2e}, greedy match {check['f16']['greedy_match']}")
+        if check.get("quant"):
+            q = check["quant"]
+            console.print(f"  {q['quant']}: agreement {q['agreement']:.3f}, perplexity {q['perplexity_delta']:+.2%}")
+        for note in result.notes:
+            console.print(f"  note: {note}")
+
+    emit(result, json, human)
+
+
+def generate(
+    ctx: typer.Context,
+    topic: Annotated[str, typer.Argument(help="What the attributes describe, e.g. 'blog post'.")],
+    count: Annotated[int, typer.Option("--count", "-n", help="How many attributes.")] = 8,
+    model: Annotated[str | None, typer.Option("--model", help="Version or alias (default: routed).")] = None,
+    context: Annotated[str | None, typer.Option("--context", help="Extra context for the model.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Suggest attributes for a topic with the deployed model (remote API as fallback)."""
+    from lightdom_tui.serving.router import generate_attributes
+
+    ws = workspace_from(ctx)
+    result = generate_attributes(ws, topic, count=count, model=model, context=context)
+
+    def human(console: Console) -> None:
+        for attribute in result.attributes:
+            console.print(f"[bold]{attribute['name']}[/] ({attribute['type']}): {attribute['description']}")
+        console.print(f"[dim]{result.model} via {result.engine}, {result.latency_ms:.0f} ms[/]")
+
+    emit(result, json, human)
+
+
+def serve(
+    ctx: typer.Context,
+    port: Annotated[int | None, typer.Option("--port", help="Port on 127.0.0.1 (default: serving.port).")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Version or alias (default: deployed).")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Serve the deployed model as an OpenAI-compatible API on 127.0.0.1 until Ctrl-C."""
+    from lightdom_tui.serving.server import serve as run_server
+    from lightdom_tui.serving.server import serve_target
+
+    ws = workspace_from(ctx)
+    target = serve_target(ws, model=model, port=port)
+    info: dict[str, Any] = {
+        "version": target.version, "path": target.path, "base_url": target.base_url, "source": target.source,
+    }
+    # The one JSON object is printed before serving starts, so scripts can read the URL.
+    emit(info, json, lambda c: c.print(f"serving [bold]{target.version}[/] at {target.base_url} (Ctrl-C stops)"))
+    run_server(ws, target)
+
+
+def _read_key(provider: str) -> str:
+    if sys.stdin.isatty():
+        return typer.prompt(f"API key for {provider}", hide_input=True)
+    return sys.stdin.readline().strip()
+
+
+def keys_set(
+    ctx: typer.Context,
+    provider: Annotated[str, typer.Argument(help="Provider name, e.g. deepseek.")],
+    json: JsonOpt = False,
+) -> None:
+    """Store a key in the system keyring (typed hidden, or read from stdin)."""
+    from lightdom_tui.serving.secrets import keyring_backend, mask, set_api_key
+
+    key = _read_key(provider)
+    set_api_key(provider, key)
+    payload = {"provider": provider, "stored": True, "key": mask(key), "backend": keyring_backend()}
+    emit(payload, json, lambda c: c.print(f"stored key for {provider} ({mask(key)}) in {payload['backend']}"))
+
+
+def keys_show(
+    ctx: typer.Context,
+    provider: Annotated[str, typer.Argument(help="Provider name, e.g. deepseek.")],
+    json: JsonOpt = False,
+) -> None:
+    """Show whether a key is set and where from (masked: last 4 characters)."""
+    from lightdom_tui.serving.secrets import get_api_key, key_source, mask
+    from lightdom_tui.workspace import open_workspace
+
+    try:
+        settings = open_workspace(home_option(ctx)).settings.serving
+    except Exception:  # keys are per user, not per workspace: show them outside one too
+        settings = None
+    key = get_api_key(provider, settings)
+    payload = {"provider": provider, "set": bool(key), "key": mask(key), "source": key_source(provider, settings)}
+    emit(payload, json, lambda c: c.print(f"{provider}: {mask(key) or 'not set'} ({payload['source'] or '-'})"))
+
+
+def keys_delete(
+    ctx: typer.Context,
+    provider: Annotated[str, typer.Argument(help="Provider name, e.g. deepseek.")],
+    json: JsonOpt = False,
+) -> None:
+    """Remove a key from the keyring."""
+    from lightdom_tui.serving.secrets import delete_api_key
+
+    deleted = delete_api_key(provider)
+    emit({"provider": provider, "deleted": deleted}, json,
+         lambda c: c.print(f"{provider}: {'deleted' if deleted else 'no key stored'}"))
