@@ -802,6 +802,9 @@ def scheduler_run(
         emit(result, json, lambda c: c.print(f"claimed {len(result.claimed)}, skipped {len(result.skipped)}"))
         return
     stop = threading.Event()
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `kill PID` stops cleanly, like Ctrl-C
     server = None
     watcher = None
     if webhooks:
