@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from textual import on
 from textual.containers import Vertical
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
@@ -26,8 +25,9 @@ class WorkerErrors:
     Worker state messages do not bubble, so every widget that starts workers mixes this in.
     """
 
-    @on(Worker.StateChanged)
-    def _worker_failed(self, event: Worker.StateChanged) -> None:
+    # A named handler, not @on: Textual only collects @on handlers from Widget subclasses' own bodies.
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Show a failed worker's error (worker state messages do not bubble)."""
         if event.state != WorkerState.ERROR or event.worker.error is None:
             return
         error = event.worker.error

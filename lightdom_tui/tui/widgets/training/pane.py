@@ -1,16 +1,283 @@
-"""Training runs pane (being built)."""
+"""Training runs pane: runs with status, start (with a memory estimate), live progress and loss plot,
+tokens/s, cancel and resume, log tail."""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
+from pathlib import Path
+from typing import Any
 
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Log, ProgressBar, Static
+
+from lightdom_tui.tui.messages import DataChanged, Loaded
+from lightdom_tui.tui.screens.form import FormField, FormScreen
+from lightdom_tui.tui.services import service
 from lightdom_tui.tui.widgets.pane import NeedsNotice, Pane
+from lightdom_tui.tui.widgets.training.plot import LossPlot
+
+POLL_S = 1.0
+LOG_LINES = 200
+
+
+class MetricsUpdated(Message):
+    """A fresh read of one run (status + metric rows); a newer one replaces a queued older one."""
+
+    def __init__(self, detail: Any) -> None:
+        super().__init__()
+        self.detail = detail
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, MetricsUpdated) and message.detail.id == self.detail.id
+
+
+def _fmt(value: Any, spec: str = ".4f") -> str:
+    return format(value, spec) if isinstance(value, (int, float)) else "–"
+
+
+def log_lines(detail: Any) -> list[str]:
+    """The run's log tail: its log files when it has some, else its status and metric lines."""
+    lines = [f"run #{detail.id} {detail.status} · preset {detail.preset} · method {detail.method}"]
+    if detail.output_dir and Path(detail.output_dir).is_dir():
+        for log in sorted(Path(detail.output_dir).rglob("*.log")):
+            lines += [f"[{log.name}] {line}" for line in log.read_text(errors="replace").splitlines()[-50:]]
+    for row in detail.metrics[-LOG_LINES:]:
+        lines.append(
+            f"step {row['step']:>5}  loss {_fmt(row.get('loss'))}  eval {_fmt(row.get('eval_loss'))}  "
+            f"lr {_fmt(row.get('learning_rate'), '.2e')}  tok/s {_fmt(row.get('tokens_per_sec'), '.0f')}"
+        )
+    if detail.error:
+        lines.append(f"error: {detail.error}")
+    return lines
 
 
 class TrainingPane(Pane):
-    """Runs with status, start/cancel/resume, live progress and loss plot, log tail."""
+    """Fine-tuning runs; the selected one is followed live."""
 
-    REQUIRES = ("training.trainer", "training.runs")
+    REQUIRES = ("training.trainer", "training.runs", "training.presets", "modelio.load", "curation.datasets")
+    WHAT = "Training runs"
+    BINDINGS = [
+        Binding("n", "start", "Start run…", id="training.start"),
+        Binding("c", "cancel", "Cancel run", id="training.cancel"),
+        Binding("r", "resume", "Resume run", id="training.resume"),
+        Binding("ctrl+r", "reload", "Reload", id="training.reload", show=False),
+    ]
+
+    def __init__(self, workspace, **kwargs) -> None:  # noqa: ANN001, ANN003
+        super().__init__(workspace, **kwargs)
+        self.followed: int | None = None
+        self._loaded_once = False
+        self._log_count = 0
 
     def compose(self) -> ComposeResult:
-        yield NeedsNotice(self.missing_services(), "Training runs")
+        absent = self.missing_services()
+        if absent:
+            yield NeedsNotice(absent, self.WHAT)
+            return
+        with Horizontal():
+            yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="run-side"):
+                yield Static("[dim]select a run, or n to start one[/dim]", id="run-stats")
+                yield ProgressBar(total=1, id="run-progress", show_eta=True)
+                yield LossPlot(id="loss-plot")
+                log = Log(id="run-log", max_lines=LOG_LINES + 60)
+                log.border_title = "log"
+                yield log
+
+    def on_mount(self) -> None:
+        if self.missing_services():
+            return
+        table = self.query_one("#runs", DataTable)
+        for column in ("run", "status", "preset", "step", "created"):
+            table.add_column(column, key=column)  # keyed: rows are updated in place
+        table.border_title = "runs"
+
+    def on_shown(self) -> None:
+        if not self.missing_services() and not self._loaded_once:
+            self._loaded_once = True
+            self.refresh_data()
+            self._poll()
+
+    def focus_main(self) -> None:
+        if not self.missing_services():
+            self.query_one("#runs").focus()
+
+    def palette_commands(self) -> list[tuple[str, str, str]]:
+        return [
+            ("Start a training run…", "n: dataset, base, preset; memory estimate first", "start"),
+            ("Cancel the selected run", "c", "cancel"),
+            ("Resume the selected run", "r: from its last checkpoint", "resume"),
+        ]
+
+    def refresh_data(self) -> None:
+        if not self.missing_services():
+            self._load_runs()
+
+    def action_reload(self) -> None:
+        """Re-read the runs."""
+        self.refresh_data()
+
+    # ------------------------------------------------------------------ runs list and polling
+
+    @work(thread=True, exclusive=True, group="runs-list", name="list runs", exit_on_error=False)
+    def _load_runs(self) -> None:
+        self.post_message(Loaded("runs", service("training.runs").list_runs(self.workspace), replaceable=True))
+
+    def _poll(self) -> None:
+        """Dolphie-style loop: read the followed run, then schedule the next read."""
+        if self.followed is not None:
+            self._read_run(self.followed)
+        self.set_timer(POLL_S, self._poll)
+
+    @work(thread=True, exclusive=True, group="run-poll", name="read run metrics", exit_on_error=False)
+    def _read_run(self, run_id: int) -> None:
+        self.post_message(MetricsUpdated(service("training.runs").show_run(self.workspace, run_id)))
+
+    @on(DataTable.RowHighlighted, "#runs")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None:
+            self.followed = int(event.row_key.value)
+            self._read_run(self.followed)
+
+    def on_metrics_updated(self, message: MetricsUpdated) -> None:
+        detail = message.detail
+        if detail.id != self.followed:
+            return
+        last = detail.metrics[-1] if detail.metrics else {}
+        evals = [m for m in detail.metrics if m.get("eval_loss") is not None]
+        total = detail.total_steps or max(detail.step, 1)
+        self.query_one("#run-stats", Static).update(
+            f"[b]run #{detail.id}[/b] {detail.status}  step {detail.step}/{detail.total_steps or '?'}  "
+            f"loss {_fmt(last.get('loss'))}  eval {_fmt(evals[-1]['eval_loss'] if evals else None)}  "
+            f"tok/s {_fmt(last.get('tokens_per_sec'), '.0f')}" + (f"\n[red]{detail.error}[/red]" if detail.error else "")
+        )
+        self.query_one("#run-progress", ProgressBar).update(total=total, progress=detail.step)
+        self.query_one(LossPlot).update_points(detail.id, detail.metrics)
+        lines = log_lines(detail)
+        log = self.query_one("#run-log", Log)
+        if len(lines) != self._log_count or detail.status != "running":
+            log.clear()
+            log.write_lines(lines)
+            self._log_count = len(lines)
+        table = self.query_one("#runs", DataTable)
+        key = str(detail.id)
+        if key in table.rows:  # update in place by row key (no rebuild)
+            table.update_cell(key, "status", detail.status)
+            table.update_cell(key, "step", f"{detail.step}/{detail.total_steps or '?'}")
+
+    def on_loaded(self, message: Loaded) -> None:
+        message.stop()
+        if message.kind == "runs":
+            self._show_runs(message.payload)
+        elif message.kind == "estimate":
+            self._confirm_start(*message.payload)
+        elif message.kind == "notify":
+            self.notify(str(message.payload))
+        elif message.kind == "done":
+            self.notify(str(message.payload))
+            self.refresh_data()
+            self.post_message(DataChanged("registry"))
+
+    def _show_runs(self, runs: list[Any]) -> None:
+        table = self.query_one("#runs", DataTable)
+        keep = self.followed
+        table.clear()
+        for run in runs:
+            table.add_row(f"#{run.id}", run.status, run.preset or "–", f"{run.step}/{run.total_steps or '?'}",
+                          run.created_at[:16], key=str(run.id))
+        table.border_title = f"runs · {len(runs)}"
+        if keep is not None and str(keep) in table.rows:
+            table.move_cursor(row=table.get_row_index(str(keep)))
+
+    # ------------------------------------------------------------------ start / cancel / resume
+
+    def action_start(self) -> None:
+        """Ask for dataset, base and preset; show the memory estimate; then train in a worker."""
+        settings = self.workspace.settings.training
+        fields = [
+            FormField("dataset", "dataset", placeholder="NAME or NAME@VERSION"),
+            FormField("base", "base model", settings.base),
+            FormField("preset", "preset", settings.preset),
+            FormField("max_steps", "max steps", placeholder="empty = the preset's"),
+        ]
+        self.app.push_screen(FormScreen("start a training run", fields),
+                             lambda values: self._estimate(values) if values else None)
+
+    @work(thread=True, exclusive=True, group="train-estimate", name="memory estimate", exit_on_error=False)
+    def _estimate(self, values: dict[str, str]) -> None:
+        request = self._request(values)
+        trainer, load = service("training.trainer"), service("modelio.load")
+        config, preset = trainer.resolve_config(self.workspace, request)
+        base = load.resolve_base(self.workspace, request.base or self.workspace.settings.training.base)
+        estimate = trainer.plan_memory(base, config, load.default_device())
+        self.post_message(Loaded("estimate", (request, preset, estimate)))
+
+    def _request(self, values: dict[str, str]) -> Any:
+        from lightdom_tui.errors import LightdomError
+
+        config = service("training.config")
+        overrides: dict[str, Any] = {}
+        if values.get("max_steps", "").strip():
+            try:
+                overrides["max_steps"] = int(values["max_steps"])
+            except ValueError:
+                raise LightdomError(f"max steps: {values['max_steps']!r} is not a whole number") from None
+            overrides["eval_steps"] = max(1, overrides["max_steps"] // 2)
+            overrides["save_steps"] = max(1, overrides["max_steps"] // 2)
+        if not values.get("dataset", "").strip():
+            raise LightdomError("dataset: required (build one in the curation pane with b)")
+        return config.TrainRequest(dataset=values["dataset"].strip(), base=values.get("base") or None,
+                                   preset=values.get("preset") or None, overrides=overrides)
+
+    def _confirm_start(self, request: Any, preset: str, estimate: Any) -> None:
+        verdict = "fits" if estimate.fits else "[red]does NOT fit[/red]"
+        self.app.confirm(  # type: ignore[attr-defined]
+            f"Train on {request.dataset} with preset {preset}?\n{estimate.summary()}\n→ {verdict}",
+            lambda: self._train(request),
+        )
+
+    @work(thread=True, exclusive=True, group="train", name="training", exit_on_error=False)
+    def _train(self, request: Any) -> None:
+        self.post_message(Loaded("notify", "training started"))
+        self.app.call_from_thread(self._load_runs)
+        result = self._run_and_follow(lambda callbacks: service("training.trainer").train(
+            self.workspace, request, callbacks=callbacks))
+        self.post_message(Loaded("done", f"run #{result.run_id} {result.status}"
+                                         + (f": adapter {result.adapter_version}" if result.adapter_version else "")))
+
+    def _run_and_follow(self, run: Any) -> Any:
+        """Run ``run(callbacks)``; a callback follows the new run as soon as it starts."""
+        callbacks_module = service("training.callbacks")
+        pane = self
+
+        class Follow(callbacks_module.TrainingCallback):
+            def on_start(self, run_id: int, total_steps: int, start_step: int) -> None:
+                pane.followed = run_id
+                pane.post_message(Loaded("runs", service("training.runs").list_runs(pane.workspace)))
+
+        return run([Follow()])
+
+    def action_cancel(self) -> None:
+        """Ask the selected run to stop after its current step."""
+        if self.followed is not None:
+            self._cancel(self.followed)
+
+    @work(thread=True, group="train-cancel", name="cancel run", exit_on_error=False)
+    def _cancel(self, run_id: int) -> None:
+        summary = service("training.runs").request_cancel(self.workspace, run_id)
+        self.post_message(Loaded("notify", f"run #{run_id}: cancel requested ({summary.status})"))
+
+    def action_resume(self) -> None:
+        """Continue the selected run from its last checkpoint, in a worker."""
+        if self.followed is not None:
+            self._resume(self.followed)
+
+    @work(thread=True, exclusive=True, group="train", name="resume run", exit_on_error=False)
+    def _resume(self, run_id: int) -> None:
+        self.post_message(Loaded("notify", f"resuming run #{run_id}"))
+        result = self._run_and_follow(lambda callbacks: service("training.runs").resume_run(
+            self.workspace, run_id, callbacks=callbacks))
+        self.post_message(Loaded("done", f"run #{result.run_id} {result.status}"))
