@@ -23,7 +23,7 @@ import orjson
 from lightdom_tui.curation import rawdb
 from lightdom_tui.curation.formats import RecordError, parse_record
 from lightdom_tui.curation.normalise import canonical_messages, hash_bytes, near_hash, near_text, serialise_bytes
-from lightdom_tui.curation.quality import estimate_tokens, quality_score
+from lightdom_tui.curation.quality import assess
 from lightdom_tui.curation.reader import RawItem, is_data_file, iter_items
 from lightdom_tui.db.jsoncol import dumps
 from lightdom_tui.errors import LightdomError
@@ -105,7 +105,7 @@ def prepare_record(
     data = serialise_bytes(messages)
     text = data.decode("utf-8")
     key = hash_bytes(data)
-    tokens = estimate_tokens(messages)
+    tokens, quality = assess(messages, context_tokens)
     metadata = record.metadata
     metadata["format"] = record.format
     if origin:
@@ -128,7 +128,7 @@ def prepare_record(
         messages_json=text,
         content_hash=key,
         near_hash=near_hash(near_text(messages)),
-        quality=quality_score(messages, tokens, context_tokens),
+        quality=quality,
         confidence=record.confidence,
         tokens=tokens,
         metadata_json=metadata_json,

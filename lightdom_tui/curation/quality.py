@@ -28,65 +28,87 @@ WEIGHTS = {
 CHARS_PER_TOKEN = 4  # the usual estimate for English/code; exact counts come at export
 
 
-def estimate_tokens(messages: list[dict[str, Any]]) -> int:
-    """Cheap token estimate used at ingest: characters / 4 plus 4 per message for the chat template."""
+def _scan(messages: list[dict[str, Any]]) -> tuple[int, bool, bool, int, int, int]:
+    """One pass: (characters, has user, has system, tool calls, answered calls, calls with valid JSON args)."""
     chars = 0
-    for message in messages:
-        content = message.get("content")
-        if content:
-            chars += len(content)
-        for call in message.get("tool_calls") or ():
-            chars += len(call["function"]["name"]) + len(call["function"]["arguments"])
-    return chars // CHARS_PER_TOKEN + 4 * len(messages)
-
-
-def score_parts(messages: list[dict[str, Any]], tokens: int, context_tokens: int) -> dict[str, float]:
-    """Each rubric criterion in 0..1 (before weighting)."""
-    has_user = False
-    has_system = False
+    has_user = has_system = False
     call_ids: list[str] = []
     answered: set[str] = set()
     valid_args = 0
     for message in messages:
         role = message["role"]
-        if role == "user" and message["content"] and message["content"].strip():
-            has_user = True
-        elif role == "system" and message["content"] and message["content"].strip():
-            has_system = True
-        elif role == "tool":
+        content = message.get("content")
+        if content:
+            chars += len(content)
+            if role == "user":
+                has_user = has_user or not content.isspace()
+            elif role == "system":
+                has_system = has_system or not content.isspace()
+        if role == "tool":
             answered.add(message["tool_call_id"])
-        for call in message.get("tool_calls") or ():
-            call_ids.append(call["id"])
-            try:
-                valid_args += isinstance(json.loads(call["function"]["arguments"]), dict)
-            except (ValueError, RecursionError):
-                pass
+        calls = message.get("tool_calls")
+        if calls:
+            for call in calls:
+                function = call["function"]
+                chars += len(function["name"]) + len(function["arguments"])
+                call_ids.append(call["id"])
+                try:
+                    valid_args += isinstance(json.loads(function["arguments"]), dict)
+                except (ValueError, RecursionError):
+                    pass
+    paired = sum(1 for c in call_ids if c in answered)
+    return chars, has_user, has_system, len(call_ids), paired, valid_args
+
+
+def _tokens(chars: int, n_messages: int) -> int:
+    return chars // CHARS_PER_TOKEN + 4 * n_messages
+
+
+def estimate_tokens(messages: list[dict[str, Any]]) -> int:
+    """Cheap token estimate used at ingest: characters / 4 plus 4 per message for the chat template."""
+    return _tokens(_scan(messages)[0], len(messages))
+
+
+def _parts(messages: list[dict[str, Any]], scan: tuple[int, bool, bool, int, int, int], tokens: int,
+           context_tokens: int) -> dict[str, float]:
+    _, has_user, has_system, calls, paired, valid_args = scan
     last = messages[-1]
     answer = (last.get("content") or "") if last["role"] == "assistant" else ""
-    if has_user and answer.strip():
+    answer = answer.strip()
+    if has_user and answer:
         completeness = 1.0
     elif has_user:
         completeness = 0.5
     else:
         completeness = 0.0
-    size = len(answer.strip())
+    size = len(answer)
     length = 1.0 if 2 <= size <= 4000 else 0.5 if 4000 < size <= 16000 else 0.0
-    if call_ids:
-        pairing = sum(1 for c in call_ids if c in answered) / len(call_ids)
-        arguments = valid_args / len(call_ids)
-    else:
-        pairing = arguments = 1.0
     return {
         "completeness": completeness,
         "length": length,
         "system_prompt": 1.0 if has_system else 0.0,
-        "tool_pairing": pairing,
-        "tool_arguments": arguments,
+        "tool_pairing": paired / calls if calls else 1.0,
+        "tool_arguments": valid_args / calls if calls else 1.0,
         "context_budget": 1.0 if tokens <= context_tokens else 0.0,
     }
 
 
+def score_parts(messages: list[dict[str, Any]], tokens: int, context_tokens: int) -> dict[str, float]:
+    """Each rubric criterion in 0..1 (before weighting)."""
+    return _parts(messages, _scan(messages), tokens, context_tokens)
+
+
+def _weighted(parts: dict[str, float]) -> float:
+    return round(sum(WEIGHTS[k] * v for k, v in parts.items()), 3)
+
+
 def quality_score(messages: list[dict[str, Any]], tokens: int, context_tokens: int = 2048) -> float:
     """Weighted rubric score, rounded to 3 decimals."""
-    parts = score_parts(messages, tokens, context_tokens)
-    return round(sum(WEIGHTS[k] * v for k, v in parts.items()), 3)
+    return _weighted(score_parts(messages, tokens, context_tokens))
+
+
+def assess(messages: list[dict[str, Any]], context_tokens: int = 2048) -> tuple[int, float]:
+    """(estimated tokens, quality score) in one pass over the conversation (the ingest hot path)."""
+    scan = _scan(messages)
+    tokens = _tokens(scan[0], len(messages))
+    return tokens, _weighted(_parts(messages, scan, tokens, context_tokens))

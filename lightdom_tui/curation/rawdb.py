@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from lightdom_tui.db.engine import BUSY_TIMEOUT_MS
 from lightdom_tui.workspace import Workspace
 
+CACHE_KIB = 64 * 1024
 EXAMPLE_COLUMNS = (
     "id", "created_at", "updated_at", "source", "task_type", "status", "messages_json", "content_hash",
     "near_hash", "near_duplicate_of", "parent_id", "quality_score", "confidence", "token_count",
@@ -33,6 +34,7 @@ def connect(ws: Workspace) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")  # bulk writes: keep the hash indexes' hot pages cached
     return conn
 
 
