@@ -48,6 +48,7 @@ class GenerationResult:
     cached: bool = False
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    calls: int = 0  # engine calls it took (length retries, validation retry, follow-up)
     local_error: str | None = None
 
 
@@ -176,6 +177,7 @@ def generate_attributes(
                 arm=target.arm, ab_test_id=target.ab_test_id, request_log_id=log_id,
                 deployment_id=target.deployment_id, version_id=target.version_id,
                 prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
+                calls=answer.calls,
             )
     elif target.version is not None:
         local_error = f"model '{target.version}' is {target.format}, not GGUF: run `lightdom export {target.version}`"
@@ -207,5 +209,5 @@ def _remote(
         attributes=answer.attributes, model=settings.remote_model, engine="remote", latency_ms=latency,
         arm=target.arm, ab_test_id=target.ab_test_id, request_log_id=log_id, deployment_id=target.deployment_id,
         fallback=True, prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
-        local_error=local_error,
+        calls=answer.calls, local_error=local_error,
     )
