@@ -72,14 +72,15 @@ class SqliteDestination:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         quoted = '"' + self.table + '"'
-        self._conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {quoted} (_id INTEGER PRIMARY KEY, _run_id INTEGER, _source TEXT, "
-            "_extracted_at TEXT, _errors TEXT)"
-        )
         existing = {row[1] for row in self._conn.execute(f"PRAGMA table_info({quoted})")}
-        for name, kind in self.columns.items():
-            if name not in existing:
-                self._conn.execute(f'ALTER TABLE {quoted} ADD COLUMN "{name}" {_SQL_TYPES.get(kind, "TEXT")}')
+        if not existing:  # one CREATE with every column (cheaper than CREATE + one ALTER per attribute)
+            columns = "".join(f', "{n}" {_SQL_TYPES.get(k, "TEXT")}' for n, k in self.columns.items())
+            self._conn.execute(f"CREATE TABLE IF NOT EXISTS {quoted} (_id INTEGER PRIMARY KEY, _run_id INTEGER, "
+                               f"_source TEXT, _extracted_at TEXT, _errors TEXT{columns})")
+        else:  # attributes added since the last run become new columns
+            for name, kind in self.columns.items():
+                if name not in existing:
+                    self._conn.execute(f'ALTER TABLE {quoted} ADD COLUMN "{name}" {_SQL_TYPES.get(kind, "TEXT")}')
         self._conn.commit()
         names = list(META_COLUMNS) + list(self.columns)
         self._names = names

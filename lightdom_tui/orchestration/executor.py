@@ -41,7 +41,7 @@ from lightdom_tui.orchestration.extract import (
     ExtractError,
     Field,
     compile_fields,
-    extract_html,
+    extract_html_values,
     extract_json,
     parse_html,
     parse_json,
@@ -276,14 +276,14 @@ class _StreamSink:
                          for name in plan.types]
         run.sinks.append(self)
 
-    def add(self, source: str, values: dict[str, Any]) -> None:
+    def add(self, source: str, values: list[Any]) -> None:
+        """One page's values (in column order): transform, validate, count, buffer."""
         run = self.run
         errors: list[str] | None = None
         cells: list[Any] = [run.run_id, source, self._stamp(), None]
         append = cells.append
         missing = 0
-        for name, check, transforms, counter in self._columns:
-            value = values.get(name)
+        for (name, check, transforms, counter), value in zip(self._columns, values):
             if transforms:
                 try:
                     value = self.plan.pipeline.apply(name, value)
@@ -368,11 +368,12 @@ def _handle_page(service: ServicePlan, sinks: list[_StreamSink], result: FetchRe
         if _is_json(service, result):
             doc: Any = parse_json(result.body or b"")
             for sink in sinks:
-                sink.add(result.source, extract_json(doc, sink.plan.fields))
+                found = extract_json(doc, sink.plan.fields)
+                sink.add(result.source, [found[name] for name in sink.plan.types])
         else:
             tree = parse_html(result.body or b"")
             for sink in sinks:
-                sink.add(result.source, extract_html(tree, sink.plan.compiled))
+                sink.add(result.source, extract_html_values(tree, sink.plan.compiled))
     except ExtractError as exc:
         run.m["pages_failed"] += 1
         run.log(f"{result.source}: {exc}", "error", page=True)

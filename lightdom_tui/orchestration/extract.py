@@ -131,31 +131,35 @@ def compile_fields(fields: list[Field]) -> list[CompiledField]:
     return compiled
 
 
-def extract_html(html: str | bytes | LexborHTMLParser, fields: list[Field] | list[CompiledField]) -> dict[str, Any]:
-    """Values of ``fields`` in one HTML page (lexbor tolerates malformed markup).
-
-    ``fields`` may be pre-compiled with :func:`compile_fields` (the executor's hot path).
-    """
-    tree = html if isinstance(html, LexborHTMLParser) else LexborHTMLParser(html)
-    specs = fields if fields and isinstance(fields[0], tuple) else compile_fields(fields)  # type: ignore[arg-type]
-    values: dict[str, Any] = {}
-    for name, css, attr, many in specs:  # type: ignore[misc]
+def extract_html_values(tree: LexborHTMLParser, specs: list[CompiledField]) -> list[Any]:
+    """Values in ``specs`` order (the executor's hot path: no dict, selectors pre-split)."""
+    values: list[Any] = []
+    append = values.append
+    css_first = tree.css_first
+    for _name, css, attr, many in specs:
         if css is None:
-            values[name] = None
+            append(None)
         elif many:
             if attr is None:
-                values[name] = [node.text(separator=" ", strip=True) for node in tree.css(css)]
+                append([node.text(separator=" ", strip=True) for node in tree.css(css)])
             else:
-                values[name] = [v for v in (node.attributes.get(attr) for node in tree.css(css)) if v is not None]
+                append([v for v in (node.attributes.get(attr) for node in tree.css(css)) if v is not None])
         else:
-            node = tree.css_first(css)
+            node = css_first(css)
             if node is None:
-                values[name] = None
+                append(None)
             elif attr is None:
-                values[name] = node.text(separator=" ", strip=True)
+                append(node.text(separator=" ", strip=True))
             else:
-                values[name] = node.attributes.get(attr)
+                append(node.attributes.get(attr))
     return values
+
+
+def extract_html(html: str | bytes | LexborHTMLParser, fields: list[Field]) -> dict[str, Any]:
+    """Values of ``fields`` in one HTML page (lexbor tolerates malformed markup)."""
+    tree = html if isinstance(html, LexborHTMLParser) else LexborHTMLParser(html)
+    specs = compile_fields(fields)
+    return dict(zip((spec[0] for spec in specs), extract_html_values(tree, specs)))
 
 
 def extract_json(data: Any, fields: list[Field]) -> dict[str, Any]:

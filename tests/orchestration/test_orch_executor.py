@@ -148,3 +148,20 @@ def test_json_service_and_jsonl_destination(ws, http_server):
     with ws.session() as s:
         errors = [log.message for log in run_logs(s, workflow_id=workflow_id, level="error")]
     assert len(errors) == 1 and "malformed JSON" in errors[0]
+
+
+def test_new_attribute_adds_a_column(ws, tmp_path):
+    page = tmp_path / "p.html"
+    page.write_text("<title>T</title><h1>H</h1>")
+    with ws.session() as s:
+        c = tree.create_campaign(s, "cols")
+        w = tree.create_workflow(s, c.id, "w")
+        svc = tree.create_service(s, w.id, "f", type="file", config={"paths": [str(page)]})
+        ds = tree.create_datastream(s, svc.id, "pages", destination="sqlite:pages")
+        tree.create_attribute(s, ds.id, "title", selector="title")
+    run_workflow(ws, w.id)
+    with ws.session() as s:
+        tree.create_attribute(s, ds.id, "heading", selector="h1")
+    run_workflow(ws, w.id)
+    rows = read_rows(ws.root, "sqlite:pages", ds.id, "pages")
+    assert [(r["title"], r["heading"]) for r in rows] == [("T", None), ("T", "H")]
