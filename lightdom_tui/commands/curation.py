@@ -503,23 +503,14 @@ def quarantine_list(
     json: JsonOpt = False,
 ) -> None:
     """Quarantined lines: file, line, reason and the raw text."""
-    from sqlalchemy import func
-    from sqlmodel import select
-
-    from lightdom_tui.db.models import Quarantine
+    from lightdom_tui.curation.quarantine import count_quarantine, list_quarantine
 
     ws = workspace_from(ctx)
     try:
         with ws.session() as session:
-            statement = select(Quarantine)
-            count = select(func.count()).select_from(Quarantine)
-            if file:
-                statement = statement.where(Quarantine.file.contains(file))
-                count = count.where(Quarantine.file.contains(file))
-            total = session.exec(count).one()
-            rows = session.exec(statement.order_by(Quarantine.id.desc()).limit(limit)).all()
+            total = count_quarantine(session, file=file)
             items = [{"id": r.id, "file": r.file, "line": r.line, "reason": r.reason, "raw": r.raw[:500],
-                      "created_at": str(r.created_at)} for r in rows]
+                      "created_at": str(r.created_at)} for r in list_quarantine(session, limit=limit, file=file)]
     finally:
         ws.close()
 

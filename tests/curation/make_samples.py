@@ -212,9 +212,14 @@ def main() -> None:
     completions = []
     for i in range(30):
         product, price, currency = rng.choice(PRODUCTS)
+        sku = f"SKU-{rng.randrange(10000, 99999)}"
+        discount = rng.choice([0, 5, 10, 15])
+        final = round(float(price) * (100 - discount) / 100, 2)
         completions.append(json.dumps({
-            "prompt": f"Map this scraped row to the catalogue schema: title={product!r}; cost='{price} {currency}'",
-            "completion": json.dumps({"name": product, "price": float(price), "currency": currency}),
+            "prompt": f"Map this scraped row to the catalogue schema: title={product!r}; ref={sku}; "
+                      f"cost='{price} {currency}'; discount={discount}%",
+            "completion": json.dumps({"name": product, "sku": sku, "price": final, "currency": currency,
+                                      "discount_percent": discount}),
             "metadata": {"task_type": "schema_mapping", "source": "catalogue-import"},
         }))
     (OUT / "schema_mapping_completions.jsonl").write_text("\n".join(completions) + "\n", encoding="utf-8")
