@@ -34,6 +34,7 @@ from lightdom_tui.errors import LightdomError
 from lightdom_tui.workspace import Workspace
 
 DATASET_NAME = "continuous"
+EVAL_LIMIT = 20  # validation items generated per round: enough to compare, bounded in time
 STAGING_ALIAS = "staging"
 DECIDED = ("accepted", "edited", "rejected")
 
@@ -214,7 +215,7 @@ def run_round(
         exported = export_model(workspace, trained["adapter_version"], quant)
         step("export", "done", f"{exported.version} ({exported.quant}, {exported.size} bytes)")
         if dataset.n_validation:
-            result = evaluate(workspace, exported.version, dataset=ref)
+            result = evaluate(workspace, exported.version, dataset=ref, limit=EVAL_LIMIT)
             step("evaluate", "done", f"f1 {result.metrics.get('f1')}, validity {result.metrics.get('json_validity')}")
         else:
             step("evaluate", "skipped", "the dataset has no validation split")
