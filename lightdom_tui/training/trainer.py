@@ -55,8 +55,12 @@ def resolve_config(workspace: Workspace, request: TrainRequest) -> tuple[TrainCo
     """Preset (request, else settings) + method + per-field overrides, validated."""
     preset_name = request.preset or workspace.settings.training.preset
     config = get_preset(preset_name).config
-    method = request.method or (None if request.preset else workspace.settings.training.method)
-    config = config.with_overrides(method=method, **request.overrides)
+    overrides = dict(request.overrides)
+    if request.method:
+        overrides["method"] = request.method
+    elif "method" not in overrides and not request.preset:
+        overrides["method"] = workspace.settings.training.method  # the settings' default preset + method
+    config = config.with_overrides(**overrides)
     return config.validate(), preset_name
 
 
