@@ -60,8 +60,8 @@ def create_bundle(
     generator: Generator | None = None,
 ) -> BundleResult:
     """Create the whole branch for ``topics`` of ``category`` in one transaction (all or nothing)."""
-    name = tree._name(name, "bundle.name")
-    category = tree._name(category, "category")
+    name = tree.check_name(name, "bundle.name")
+    category = tree.check_name(category, "category")
     topic_list = _topics(topics)
     if not 1 <= count <= 20:
         raise LightdomError(f"count: {count} must be from 1 to 20")
@@ -102,7 +102,7 @@ def create_bundle(
             for item in result.attributes:
                 attr_name = item.get("name")
                 if attr_name in seen:  # two topics proposing the same name: keep both, qualified
-                    attr_name = f"{tree._attribute_name(topic.lower().replace('-', '_'))}_{attr_name}"
+                    attr_name = f"{tree.check_attribute_name(topic.lower().replace('-', '_'))}_{attr_name}"
                 attribute = tree.create_attribute(
                     session, stream.id, attr_name, type=item.get("type", "string"),  # type: ignore[arg-type]
                     description=str(item.get("description", "")), validation=item.get("validation"),

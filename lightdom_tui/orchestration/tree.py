@@ -53,7 +53,8 @@ class ConfirmationRequired(LightdomError):
 # --------------------------------------------------------------------------- field checks
 
 
-def _name(value: Any, where: str) -> str:
+def check_name(value: Any, where: str) -> str:
+    """A non-empty name of at most NAME_MAX characters (stripped); errors name ``where``."""
     if not isinstance(value, str) or not value.strip():
         raise LightdomError(f"{where}: required, non-empty text")
     value = value.strip()
@@ -138,8 +139,9 @@ def check_destination(value: Any) -> str:
     raise LightdomError(f"datastream.destination: {value!r} is not 'sqlite:TABLE' (letters, digits, _) or 'jsonl:PATH'")
 
 
-def _attribute_name(value: Any) -> str:
-    name = _name(value, "attribute.name")
+def check_attribute_name(value: Any) -> str:
+    """A snake_case attribute name."""
+    name = check_name(value, "attribute.name")
     if not ATTRIBUTE_NAME.match(name):
         raise LightdomError(f"attribute.name: {name!r} must be snake_case (a-z, 0-9, _; starting with a letter)")
     return name
@@ -244,7 +246,7 @@ def create_campaign(
     end_date: Any = None,
 ) -> Campaign:
     """Create a campaign (unique name; status draft/active/paused/done; start ≤ end)."""
-    campaign = Campaign(name=_name(name, "campaign.name"))
+    campaign = Campaign(name=check_name(name, "campaign.name"))
     _apply_campaign(session, campaign, {"description": description, "status": status,
                                         "start_date": start_date, "end_date": end_date})
     return campaign
@@ -254,7 +256,7 @@ def update_campaign(session: Session, campaign_id: int, **changes: Any) -> Campa
     """Change some fields of a campaign (same validation as create)."""
     campaign = get_node(session, Campaign, campaign_id)
     if "name" in changes:
-        campaign.name = _name(changes.pop("name"), "campaign.name")
+        campaign.name = check_name(changes.pop("name"), "campaign.name")
     _apply_campaign(session, campaign, changes)
     return campaign
 
@@ -311,7 +313,7 @@ def create_workflow(
 ) -> Workflow:
     """Create a workflow in a campaign with a validated trigger."""
     get_node(session, Campaign, campaign_id)
-    workflow = Workflow(campaign_id=campaign_id, name=_name(name, "workflow.name"))
+    workflow = Workflow(campaign_id=campaign_id, name=check_name(name, "workflow.name"))
     _apply_workflow(session, workflow, {"trigger": trigger, "trigger_config": trigger_config,
                                         "status": status, "concurrency": concurrency})
     return workflow
@@ -321,7 +323,7 @@ def update_workflow(session: Session, workflow_id: int, **changes: Any) -> Workf
     """Change some fields of a workflow; a stored webhook token hash is kept unless the trigger changes."""
     workflow = get_node(session, Workflow, workflow_id)
     if "name" in changes:
-        workflow.name = _name(changes.pop("name"), "workflow.name")
+        workflow.name = check_name(changes.pop("name"), "workflow.name")
     _apply_workflow(session, workflow, changes)
     return workflow
 
@@ -366,7 +368,7 @@ def create_service(
 ) -> Service:
     """Create a service (http / html / file / llm) with a validated config."""
     get_node(session, Workflow, workflow_id)
-    service = Service(workflow_id=workflow_id, name=_name(name, "service.name"))
+    service = Service(workflow_id=workflow_id, name=check_name(name, "service.name"))
     _apply_service(session, service, {"type": type, "config": config})
     return service
 
@@ -375,7 +377,7 @@ def update_service(session: Session, service_id: int, **changes: Any) -> Service
     """Change some fields of a service."""
     service = get_node(session, Service, service_id)
     if "name" in changes:
-        service.name = _name(changes.pop("name"), "service.name")
+        service.name = check_name(changes.pop("name"), "service.name")
     _apply_service(session, service, changes)
     return service
 
@@ -414,7 +416,7 @@ def create_datastream(
 ) -> DataStream:
     """Create a data stream with a checked destination and transformation list."""
     get_node(session, Service, service_id)
-    stream = DataStream(service_id=service_id, name=_name(name, "datastream.name"))
+    stream = DataStream(service_id=service_id, name=check_name(name, "datastream.name"))
     _apply_datastream(session, stream, {"source": source, "destination": destination,
                                         "transformations": transformations})
     return stream
@@ -424,7 +426,7 @@ def update_datastream(session: Session, datastream_id: int, **changes: Any) -> D
     """Change some fields of a data stream."""
     stream = get_node(session, DataStream, datastream_id)
     if "name" in changes:
-        stream.name = _name(changes.pop("name"), "datastream.name")
+        stream.name = check_name(changes.pop("name"), "datastream.name")
     _apply_datastream(session, stream, changes)
     return stream
 
@@ -473,7 +475,7 @@ def create_attribute(
 ) -> Attribute:
     """Create an attribute (snake_case name unique in its stream, type, rules, selector)."""
     get_node(session, DataStream, datastream_id)
-    attribute = Attribute(datastream_id=datastream_id, name=_attribute_name(name))
+    attribute = Attribute(datastream_id=datastream_id, name=check_attribute_name(name))
     _apply_attribute(session, attribute, {"type": type, "description": description, "selector": selector,
                                           "validation": validation, "generated_by": generated_by})
     return attribute
@@ -483,7 +485,7 @@ def update_attribute(session: Session, attribute_id: int, **changes: Any) -> Att
     """Change some fields of an attribute."""
     attribute = get_node(session, Attribute, attribute_id)
     if "name" in changes:
-        attribute.name = _attribute_name(changes.pop("name"))
+        attribute.name = check_attribute_name(changes.pop("name"))
     _apply_attribute(session, attribute, changes)
     return attribute
 
@@ -511,7 +513,7 @@ def _apply_attribute(session: Session, attribute: Attribute, changes: dict[str, 
         attribute.validation_json = dumps(check_rules(_object(changes["validation"], "attribute.validation"),
                                                       "attribute.validation"))
     if "generated_by" in changes:
-        attribute.generated_by = _name(changes["generated_by"] or "manual", "attribute.generated_by")
+        attribute.generated_by = check_name(changes["generated_by"] or "manual", "attribute.generated_by")
     clash = session.exec(
         select(Attribute.id).where(Attribute.datastream_id == attribute.datastream_id, Attribute.name == attribute.name)
     ).first()
