@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 
@@ -29,7 +30,7 @@ def detail_text(detail: Any) -> str:
     lines = [
         f"[b]{model.version}[/b]  {model.kind} · {model.format} · {model.quant or '–'} · {human_size(model.size_bytes)}",
         f"aliases: {', '.join(model.aliases) or '–'}   deployed to: {', '.join(model.deployed_to) or '–'}",
-        f"sha256: {(model.sha256 or '–')[:16]}…   path: {model.path}",
+        f"sha256: {(model.sha256 or '–')[:16]}…   file: {Path(model.path).name}",
         "",
         "[b]lineage[/b] (newest first)",
     ]
