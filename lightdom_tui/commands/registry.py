@@ -570,12 +570,14 @@ def continuous_run(
     auto: Annotated[bool, typer.Option("--auto", help="Start the round, not only propose it.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Run even when the policy is not met.")] = False,
     max_steps: Annotated[int | None, typer.Option("--max-steps", help="Training steps for the round.")] = None,
+    method: Annotated[str | None, typer.Option("--method", help="qlora or lora (default: settings).")] = None,
+    quant: Annotated[str, typer.Option("--quant", help="GGUF quantization of the export.")] = "q4_k_m",
     json: JsonOpt = False,
 ) -> None:
     """Check the policy and propose (or with --auto start) dataset → train → eval → staging deploy."""
     from lightdom_tui.registry.continuous import run_round
 
-    result = run_round(workspace_from(ctx), auto=auto, force=force, max_steps=max_steps)
+    result = run_round(workspace_from(ctx), auto=auto, force=force, max_steps=max_steps, method=method, quant=quant)
 
     def human(console: Console) -> None:
         console.print(f"[bold]{result.action}[/]: {result.message}")

@@ -1,7 +1,7 @@
 """Continuous training: a policy that proposes (or with ``--auto`` runs) the next round.
 
 Policy (``settings.continuous``): a round is due when at least ``min_new_approved``
-approved examples are not yet in the dataset of the last training run, or when the
+approved examples are not yet in the dataset of the last completed training run, or when the
 acceptance rate of recent attribute suggestions fell below ``min_acceptance_rate``.
 
 A round: new dataset version → training run → GGUF export → evaluation on the
@@ -70,8 +70,10 @@ def _last_run(session: Session) -> TrainingRun | None:
 def check_policy(workspace: Workspace, session: Session) -> PolicyCheck:
     """Count approved examples the last run did not see and the recent acceptance rate."""
     policy = workspace.settings.continuous
-    last = session.exec(
-        select(TrainingRun).where(TrainingRun.dataset_id.is_not(None)).order_by(col(TrainingRun.id).desc())
+    last = session.exec(  # a failed or cancelled run taught the model nothing: count from the last good one
+        select(TrainingRun)
+        .where(TrainingRun.dataset_id.is_not(None), TrainingRun.status == "completed")
+        .order_by(col(TrainingRun.id).desc())
     ).first()
     approved = select(func.count()).select_from(Example).where(Example.status == "approved")
     if last is not None:
@@ -164,12 +166,14 @@ def _plan() -> list[dict[str, Any]]:
     return [{"step": s, "status": "planned"} for s in ("dataset", "train", "export", "evaluate", "stage")]
 
 
-def _train_child(workspace: Workspace, dataset: str, max_steps: int | None) -> dict[str, Any]:
+def _train_child(workspace: Workspace, dataset: str, max_steps: int | None, method: str | None) -> dict[str, Any]:
     """``lightdom train --json`` as a child process; its one JSON object, or an error naming the failure."""
     command = [sys.executable, "-m", "lightdom_tui.cli", "--home", str(workspace.root), "train",
                "--dataset", dataset, "--json"]
     if max_steps:
         command += ["--max-steps", str(max_steps)]
+    if method:
+        command += ["--method", method]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -179,7 +183,7 @@ def _train_child(workspace: Workspace, dataset: str, max_steps: int | None) -> d
 
 def run_round(
     workspace: Workspace, *, auto: bool = False, force: bool = False, max_steps: int | None = None,
-    quant: str = "q4_k_m",
+    quant: str = "q4_k_m", method: str | None = None,
 ) -> RoundResult:
     """Check the policy; propose the round, or (``auto``) run dataset → train → export → eval → staging."""
     from lightdom_tui.registry.aliases import promote
@@ -206,7 +210,7 @@ def run_round(
         dataset = build_dataset(workspace, DATASET_NAME)
         ref = f"{dataset.name}@{dataset.version}"
         step("dataset", "done", f"{ref}: {dataset.n_train} train / {dataset.n_validation} validation")
-        trained = _train_child(workspace, ref, max_steps)
+        trained = _train_child(workspace, ref, max_steps, method)
         if trained.get("status") != "completed" or not trained.get("adapter_version"):
             raise LightdomError(f"training run {trained.get('run_id')} ended {trained.get('status')}")
         step("train", "done", f"run #{trained['run_id']} → {trained['adapter_version']}")

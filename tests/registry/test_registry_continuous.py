@@ -20,6 +20,12 @@ def _approved(workspace, n: int, start: int = 0) -> None:
                         task_type="attribute_generation", source="manual", status="approved")
 
 
+def _dataset_of_everything(workspace) -> int:
+    from lightdom_tui.curation.datasets import build_dataset
+
+    return build_dataset(workspace, "all").id
+
+
 def test_policy_new_examples_and_proposal(workspace):
     workspace.settings.continuous.min_new_approved = 3
     assert continuous.loop_status(workspace).stage == "idle"
@@ -31,6 +37,13 @@ def test_policy_new_examples_and_proposal(workspace):
     proposal = continuous.run_round(workspace)
     assert proposal.action == "proposed"
     assert [s["step"] for s in proposal.steps] == ["dataset", "train", "export", "evaluate", "stage"]
+    dataset_id = _dataset_of_everything(workspace)
+    with workspace.session() as s:  # a failed run on that dataset does not reset the count
+        s.add(TrainingRun(status="failed", dataset_id=dataset_id))
+    assert continuous.loop_status(workspace).policy.new_approved == 3
+    with workspace.session() as s:  # a completed one does: it saw all three
+        s.add(TrainingRun(status="completed", dataset_id=dataset_id))
+    assert continuous.loop_status(workspace).policy.new_approved == 0
 
 
 def test_policy_acceptance_rate(workspace, datastream):
