@@ -122,26 +122,30 @@ def test_two_schedulers_in_threads_never_double_run(ws):
         assert due_now(s, base + timedelta(minutes=16)) == []  # nothing left due
 
 
-def test_two_scheduler_processes_never_double_run(ws, tmp_path):
+def test_scheduler_process_and_this_process_never_double_run(ws, tmp_path):
     ids = _scheduled(ws, 3)
-    now = (datetime.now(UTC) + timedelta(minutes=7)).isoformat()
-    # each process signals "ready" after its imports, then both tick as soon as both are ready
+    now = datetime.now(UTC) + timedelta(minutes=7)
+    # a second scheduler process signals "ready" after its imports; then both tick at once
     code = (
         "import sys, time, pathlib; from datetime import datetime; "
         "from lightdom_tui.workspace import open_workspace; from lightdom_tui.orchestration.scheduler import tick; "
-        "ws = open_workspace(sys.argv[1]); d = pathlib.Path(sys.argv[3]); (d / sys.argv[4]).touch(); "
+        "ws = open_workspace(sys.argv[1]); go = pathlib.Path(sys.argv[3]); (go.parent / 'ready').touch(); "
         "end = time.time() + 30\n"
-        "while len(list(d.iterdir())) < 2 and time.time() < end: time.sleep(0.005)\n"
+        "while not go.exists() and time.time() < end: time.sleep(0.002)\n"
         "r = tick(ws, datetime.fromisoformat(sys.argv[2])); print(len(r.claimed), len(r.skipped))"
     )
-    ready = tmp_path / "ready"
-    ready.mkdir()
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(ws.root), now, str(ready), f"p{i}"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
-    outs = [p.communicate(timeout=60) for p in procs]
-    assert all(p.returncode == 0 for p in procs), outs
-    claimed = sum(int(out.split()[0]) for out, _ in outs)
-    assert claimed == 3
+    go = tmp_path / "go"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(ws.root), now.isoformat(), str(go)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "ready").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    mine = tick(ws, now)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    theirs = int(out.split()[0])
+    assert len(mine.claimed) + theirs == 3
     assert _run_counts(ws) == {i: 1 for i in ids}
 
 
