@@ -272,7 +272,7 @@ class _StreamSink:
         self._stamp_at, self._stamp_text = -10.0, ""
         self.counts = {name: [0, 0, 0] for name in plan.types}  # valid, invalid, missing
         # (name, validator.errors, transforms?, counters) in column order
-        self._columns = [(name, plan.validators[name].errors, plan.pipeline.has_steps(name), self.counts[name])
+        self._columns = [(name, plan.validators[name].check, plan.pipeline.has_steps(name), self.counts[name])
                          for name in plan.types]
         run.sinks.append(self)
 

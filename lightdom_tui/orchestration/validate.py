@@ -98,6 +98,24 @@ class Validator:
         self._missing = (f"{self.name}: required value missing",) if self.rules.get("required") else _EMPTY
         self._type_only = not (set(self.rules) - {"required"})  # nothing to test after the type
         self._exact = _EXACT_TYPES.get(self.kind)  # exact type() match: True is not a number here
+        self.check = self._compile()
+
+    def _compile(self):  # noqa: ANN202 - returns the per-value check used on the hot path
+        """A closure with the common cases inlined: missing value, or right type and no further rules."""
+        missing, exact, type_only, full = self._missing, self._exact, self._type_only, self.errors
+        if exact is None or not type_only:
+            def check(value: Any) -> tuple[str, ...] | list[str]:
+                if value is None or value == "" or value == []:
+                    return missing
+                return full(value)
+        else:
+            def check(value: Any) -> tuple[str, ...] | list[str]:
+                if value is None or value == "" or value == []:
+                    return missing
+                if type(value) in exact:
+                    return _EMPTY
+                return full(value)
+        return check
 
     def errors(self, value: Any) -> tuple[str, ...] | list[str]:
         """Problems with ``value`` for this attribute (empty when valid)."""
