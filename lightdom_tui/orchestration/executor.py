@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -52,10 +52,11 @@ from lightdom_tui.orchestration.validate import Validator
 from lightdom_tui.workspace import Workspace
 
 Progress = Callable[[int, int], None]
-STOP_POLL_S = 0.2  # how often the stop flag is read from the database
+STOP_POLL_S = 0.5  # how often the stop flag is read from the database (a stop lands within this)
 LOG_FLUSH_S = 1.0  # how often buffered log lines and live metrics are written
 ROW_BATCH = 500
-MAX_PAGE_LOGS = 1000  # per run; beyond this a summary line says how many were left out
+MAX_PAGE_LOGS = 1000
+_STOP_QUERY = text("SELECT stop_requested FROM workflowrun WHERE id = :id")  # per run; beyond this a summary line says how many were left out
 
 
 # --------------------------------------------------------------------------- plan
@@ -245,9 +246,8 @@ class _Run:
             return True
         if now >= self._next_stop_poll:
             self._next_stop_poll = now + STOP_POLL_S
-            with self.ws.session() as session:
-                requested = session.exec(select(WorkflowRun.stop_requested)
-                                         .where(WorkflowRun.id == self.run_id)).one()
+            with self.ws.engine.connect() as connection:  # a plain read: no ORM session per poll
+                requested = connection.execute(_STOP_QUERY, {"id": self.run_id}).scalar()
             if requested:
                 self.log("stop requested: stopping after the current page", "warning")
                 self.stopped = True
