@@ -86,10 +86,42 @@ def run_ingest(data: Path, home: Path) -> dict:
     start = time.perf_counter()
     report = ingest_paths(ws, [data], source="bench")
     seconds = time.perf_counter() - start
+    rss = peak_rss_mb()
+    queries = time_queries(ws)
     ws.close()
     return {"seconds": seconds, "read": report.read, "imported": report.imported, "duplicates": report.duplicates,
             "quarantined": report.quarantined, "near_duplicates": report.near_duplicates,
-            "paraphrase_check": report.paraphrase_check, "peak_rss_mb": peak_rss_mb()}
+            "paraphrase_check": report.paraphrase_check, "peak_rss_mb": rss, "query_ms": queries}
+
+
+def time_queries(ws) -> dict[str, float]:  # noqa: ANN001
+    """Latency of what the TUI's curation table does on the full table (count + keyset pages)."""
+    from lightdom_tui.curation.query import ExampleFilter, count_examples, cursor_of, page_examples
+
+    out: dict[str, float] = {}
+    with ws.session() as session:
+        def timed(name: str, call):  # noqa: ANN001, ANN202
+            start = time.perf_counter()
+            value = call()
+            out[name] = round((time.perf_counter() - start) * 1000, 1)
+            return value
+
+        timed("count_pending", lambda: count_examples(session, ExampleFilter(status="pending")))
+        timed("count_quality_range", lambda: count_examples(session, ExampleFilter(min_quality=0.5, max_quality=0.95)))
+        first = timed("first_page_by_id", lambda: page_examples(session, ExampleFilter(status="pending"), limit=200))
+        deep_after = (count_examples(session, ExampleFilter()) or 1) - 1000
+        timed("deep_page_by_id", lambda: page_examples(session, ExampleFilter(status="pending"), after=deep_after,
+                                                       limit=200))
+        page = timed("first_page_by_quality_desc", lambda: page_examples(session, None, limit=200,
+                                                                         sort="-quality_score"))
+        if page:
+            cursor = cursor_of(page[-1], "-quality_score")
+            timed("next_page_by_quality_desc", lambda: page_examples(session, None, after=cursor, limit=200,
+                                                                     sort="-quality_score"))
+        timed("filtered_page_task_type", lambda: page_examples(session, ExampleFilter(task_type="attribute_extraction",
+                                                                                      status="pending"), limit=200))
+        assert first
+    return out
 
 
 def run_baseline(data: Path, home: Path, batch: int = 2000) -> dict:
