@@ -83,17 +83,20 @@ class LightdomApp(App[None]):
         return next(iter(panes), None)
 
     def action_show_pane(self, pane_id: str) -> None:
-        """Jump to a pane by its id (number keys)."""
-        self.query_one("#panes", TabbedContent).active = pane_id
-        pane = self.active_pane()
-        if pane is not None:
-            pane.focus_main()
+        """Jump to a pane by its id (number keys); a pane is built the first time it is shown."""
+        tabs = self.query_one("#panes", TabbedContent)
+        if tabs.active == pane_id:
+            pane = self.active_pane()
+            if pane is not None:
+                pane.focus_main()
+            return
+        tabs.active = pane_id
 
     @on(TabbedContent.TabActivated)
-    def _tab_activated(self) -> None:
+    async def _tab_activated(self) -> None:
         pane = self.active_pane()
         if pane is not None:
-            pane.on_shown()
+            await pane.activate()
 
     @on(DataChanged)
     def _data_changed(self, message: DataChanged) -> None:
@@ -104,10 +107,9 @@ class LightdomApp(App[None]):
 
     def action_help(self) -> None:
         """Show every binding."""
-        from lightdom_tui.tui.panes import MODAL_SCREENS
+        from lightdom_tui.tui.panes import BINDING_CLASSES
 
-        nodes: list = [self, *self.screen.walk_children(), *MODAL_SCREENS]
-        self.push_screen(HelpScreen(nodes))
+        self.push_screen(HelpScreen([self, *BINDING_CLASSES]))
 
     def action_settings(self) -> None:
         """Edit lightdom.toml."""

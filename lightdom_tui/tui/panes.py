@@ -10,9 +10,11 @@ from textual.widget import Widget
 from lightdom_tui.tui.screens.api_key import ApiKeyScreen
 from lightdom_tui.tui.screens.dialogs import ConfirmScreen, ErrorScreen, PromptScreen
 from lightdom_tui.tui.screens.editor import EditorScreen
+from lightdom_tui.tui.screens.form import FormScreen
 from lightdom_tui.tui.screens.settings import SettingsScreen
-from lightdom_tui.tui.widgets.campaign.pane import CampaignPane
+from lightdom_tui.tui.widgets.campaign.pane import CampaignPane, SuggestionTable
 from lightdom_tui.tui.widgets.curation.pane import CurationPane
+from lightdom_tui.tui.widgets.curation.table import ExampleTable
 from lightdom_tui.tui.widgets.registry.pane import RegistryPane
 from lightdom_tui.tui.widgets.training.pane import TrainingPane
 from lightdom_tui.workspace import Workspace
@@ -35,5 +37,11 @@ PANES: tuple[PaneSpec, ...] = (
 )
 
 MODAL_SCREENS: tuple[type, ...] = (
-    SettingsScreen, ApiKeyScreen, EditorScreen, ConfirmScreen, PromptScreen, ErrorScreen,
+    SettingsScreen, ApiKeyScreen, EditorScreen, FormScreen, ConfirmScreen, PromptScreen, ErrorScreen,
+)
+
+#: every class that declares bindings, in the order the help screen lists them
+#: (classes, not instances: panes are built lazily, and help must list them all the same)
+BINDING_CLASSES: tuple[type, ...] = (
+    CurationPane, ExampleTable, TrainingPane, RegistryPane, CampaignPane, SuggestionTable, *MODAL_SCREENS,
 )

@@ -7,8 +7,6 @@ timeout because a locked desktop keyring can block forever.
 
 from __future__ import annotations
 
-import threading
-
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -22,23 +20,8 @@ KEYRING_TIMEOUT_S = 5.0
 
 
 def store_key(provider: str, key: str, timeout_s: float = KEYRING_TIMEOUT_S) -> None:
-    """Store ``key`` for ``provider`` via the serving secrets service, giving up after ``timeout_s``."""
-    secrets = service("serving.secrets")
-    outcome: dict[str, BaseException | None] = {"error": None}
-
-    def call() -> None:
-        try:
-            secrets.set_api_key(provider, key)
-        except BaseException as exc:  # reported to the user below
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=call, daemon=True, name="keyring-set")
-    thread.start()
-    thread.join(timeout_s)
-    if thread.is_alive():
-        raise TimeoutError(f"keyring did not answer within {timeout_s:.0f} s (is it locked?)")
-    if outcome["error"] is not None:
-        raise outcome["error"]
+    """Store ``key`` for ``provider`` via the serving secrets service (which gives up after ``timeout_s``)."""
+    service("serving.secrets").set_api_key(provider, key, timeout_s=timeout_s)
 
 
 class ApiKeyScreen(ModalScreen[bool]):

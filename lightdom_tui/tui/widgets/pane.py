@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
@@ -40,15 +41,48 @@ class WorkerErrors:
 
 
 class Pane(WorkerErrors, Vertical):
-    """Base of the four panes."""
+    """Base of the four panes.
+
+    A pane's widgets are built the first time it is shown (``LAZY``), so startup
+    styles and lays out only the pane on screen.
+    """
 
     #: service modules (relative to lightdom_tui) without which the pane cannot work
     REQUIRES: tuple[str, ...] = ()
     WHAT = "This pane"
+    LAZY = True
 
     def __init__(self, workspace: Workspace, **kwargs) -> None:  # noqa: ANN003
         super().__init__(**kwargs)
         self.workspace = workspace
+        self.built = not self.LAZY
+
+    def compose(self) -> ComposeResult:
+        absent = self.missing_services()
+        if absent:
+            yield NeedsNotice(absent, self.WHAT)
+        elif self.built:
+            yield from self.compose_pane()
+
+    def compose_pane(self) -> ComposeResult:
+        """The pane's widgets (only called once its services are present)."""
+        return iter(())
+
+    def on_mount(self) -> None:
+        if self.built and not self.missing_services():
+            self.on_built()
+
+    def on_built(self) -> None:
+        """The pane's widgets exist: set up tables, start loading."""
+
+    async def activate(self) -> None:
+        """Called when the pane is shown: build it the first time, then refresh and focus it."""
+        if not self.built and not self.missing_services():
+            self.built = True
+            await self.recompose()
+            self.on_built()
+        self.on_shown()
+        self.focus_main()
 
     def missing_services(self) -> list[str]:
         """Required service modules that are absent."""
@@ -63,6 +97,8 @@ class Pane(WorkerErrors, Vertical):
 
     def focus_main(self) -> None:
         """Focus the pane's main widget (after a number key)."""
+        if not self.built:
+            return
         for widget in self.query("*"):
             if widget.focusable:
                 widget.focus()

@@ -17,7 +17,7 @@ from lightdom_tui.tui.screens.form import FormField, FormScreen
 from lightdom_tui.tui.services import service
 from lightdom_tui.tui.widgets.campaign import nodes
 from lightdom_tui.tui.widgets.campaign.nodes import CHILD, ICON, NodeRef
-from lightdom_tui.tui.widgets.pane import NeedsNotice, Pane
+from lightdom_tui.tui.widgets.pane import Pane
 
 PLACEHOLDER = "loading…"
 LOG_POLL_S = 0.5
@@ -62,11 +62,7 @@ class CampaignPane(Pane):
         self.selected_row: Any = None
         self._watch_run: int | None = None
 
-    def compose(self) -> ComposeResult:
-        absent = self.missing_services()
-        if absent:
-            yield NeedsNotice(absent, self.WHAT)
-            return
+    def compose_pane(self) -> ComposeResult:
         with Horizontal():
             tree: Tree[NodeRef] = Tree("campaigns", data=NodeRef("root", None, "campaigns"), id="campaign-tree")
             tree.show_root = False
@@ -80,9 +76,7 @@ class CampaignPane(Pane):
                 log.border_title = "workflow log"
                 yield log
 
-    def on_mount(self) -> None:
-        if self.missing_services():
-            return
+    def on_built(self) -> None:
         table = self.query_one(SuggestionTable)
         table.add_columns("id", "name", "type", "description", "model")
         self._load_children(self.query_one(Tree).root)

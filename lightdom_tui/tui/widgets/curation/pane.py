@@ -17,7 +17,7 @@ from lightdom_tui.tui.widgets.curation.conversation import ConversationView
 from lightdom_tui.tui.widgets.curation.filters import FilterBar, FilterState
 from lightdom_tui.tui.widgets.curation.rows import header_text
 from lightdom_tui.tui.widgets.curation.table import ExampleTable
-from lightdom_tui.tui.widgets.pane import NeedsNotice, Pane
+from lightdom_tui.tui.widgets.pane import Pane
 
 QUARANTINE_LIMIT = 500
 DETAIL_DELAY_S = 0.12
@@ -27,6 +27,7 @@ class CurationPane(Pane):
     """Review examples one key at a time; bulk actions apply to the whole filtered set."""
 
     REQUIRES = curation.REQUIRES
+    LAZY = False  # the first pane: built at startup
     WHAT = "Curation"
     BINDINGS = [
         Binding("a", "approve", "Approve", id="curation.approve"),
@@ -50,11 +51,7 @@ class CurationPane(Pane):
         self.filter_state = FilterState()
         self._detail_timer: Timer | None = None
 
-    def compose(self) -> ComposeResult:
-        absent = self.missing_services()
-        if absent:
-            yield NeedsNotice(absent, "Curation (examples table, actions, quarantine)")
-            return
+    def compose_pane(self) -> ComposeResult:
         yield FilterBar(id="curation-filters")
         with ContentSwitcher(initial="curation-main", id="curation-switcher"):
             with Horizontal(id="curation-main"):
@@ -68,9 +65,7 @@ class CurationPane(Pane):
                 yield DataTable(id="quarantine", cursor_type="row", zebra_stripes=True)
         yield Static("", id="curation-counters")
 
-    def on_mount(self) -> None:
-        if self.missing_services():
-            return
+    def on_built(self) -> None:
         self.table.set_source(self._source())
         self._load_counters()
 

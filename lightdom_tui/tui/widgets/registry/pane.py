@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Label, ProgressBar, Static
 from lightdom_tui.tui.messages import DataChanged, Loaded
 from lightdom_tui.tui.screens.form import FormField, FormScreen
 from lightdom_tui.tui.services import service
-from lightdom_tui.tui.widgets.pane import NeedsNotice, Pane
+from lightdom_tui.tui.widgets.pane import Pane
 from lightdom_tui.tui.widgets.registry import views
 
 PROGRESS_EVERY_S = 0.25  # Toolong-style batching of progress messages
@@ -45,11 +45,7 @@ class RegistryPane(Pane):
         self.marked: str | None = None
         self._loaded_once = False
 
-    def compose(self) -> ComposeResult:
-        absent = self.missing_services()
-        if absent:
-            yield NeedsNotice(absent, self.WHAT)
-            return
+    def compose_pane(self) -> ComposeResult:
         with Horizontal():
             with Vertical(id="versions-box"):
                 yield DataTable(id="versions", cursor_type="row", zebra_stripes=True)
@@ -62,9 +58,7 @@ class RegistryPane(Pane):
                 with VerticalScroll(id="registry-ops-box"):
                     yield Static("", id="registry-ops")
 
-    def on_mount(self) -> None:
-        if self.missing_services():
-            return
+    def on_built(self) -> None:
         table = self.query_one("#versions", DataTable)
         table.add_columns("version", "kind", "quant", "size", "aliases", "deployed", "created")
         table.border_title = "model versions"

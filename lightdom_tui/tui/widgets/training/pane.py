@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Log, ProgressBar, Static
 from lightdom_tui.tui.messages import DataChanged, Loaded
 from lightdom_tui.tui.screens.form import FormField, FormScreen
 from lightdom_tui.tui.services import service
-from lightdom_tui.tui.widgets.pane import NeedsNotice, Pane
+from lightdom_tui.tui.widgets.pane import Pane
 from lightdom_tui.tui.widgets.training.plot import LossPlot
 
 POLL_S = 1.0
@@ -72,11 +72,7 @@ class TrainingPane(Pane):
         self._loaded_once = False
         self._log_count = 0
 
-    def compose(self) -> ComposeResult:
-        absent = self.missing_services()
-        if absent:
-            yield NeedsNotice(absent, self.WHAT)
-            return
+    def compose_pane(self) -> ComposeResult:
         with Horizontal():
             yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
             with Vertical(id="run-side"):
@@ -87,9 +83,7 @@ class TrainingPane(Pane):
                 log.border_title = "log"
                 yield log
 
-    def on_mount(self) -> None:
-        if self.missing_services():
-            return
+    def on_built(self) -> None:
         table = self.query_one("#runs", DataTable)
         for column in ("run", "status", "preset", "step", "created"):
             table.add_column(column, key=column)  # keyed: rows are updated in place
