@@ -177,8 +177,10 @@ def dequantize_gguf(gguf_path: Path, out_dir: Path) -> Path:
         kwargs = {"gguf_file": gguf_path.name}
         tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), **kwargs)
         loaded = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), dtype=torch.float32, **kwargs)
-        # A fresh model of the same config, so nothing GGUF-specific is serialised.
-        fresh = type(loaded)(loaded.config)
+        # A fresh model from a clean config: the loaded one carries a GgufConfig
+        # quantization_config that would make bitsandbytes refuse the folder later.
+        settings = {k: v for k, v in loaded.config.to_dict().items() if k != "quantization_config"}
+        fresh = type(loaded)(type(loaded.config).from_dict(settings))
         fresh.load_state_dict(loaded.state_dict())
         fresh.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)

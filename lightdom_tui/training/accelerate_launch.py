@@ -10,6 +10,7 @@ RunMetric and its adapter published with the same lineage as the in-process trai
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -101,7 +102,7 @@ def train_with_accelerate(workspace: Workspace, request: TrainRequest, strategy:
     run_id = create_run(workspace, request, launcher="accelerate")
     run, dataset, config, meta = _load_run(workspace, run_id)
     folder = Path(run.output_dir or workspace.runs_dir / str(run_id)) / "accelerate"
-    _set_status(workspace, run_id, "running", pid=None)
+    _set_status(workspace, run_id, "running", pid=os.getpid())  # we wait on the launch
     try:
         exported = export_script(workspace, request, folder)
         config_file = write_accelerate_config(folder / ACCELERATE_CONFIG, strategy)

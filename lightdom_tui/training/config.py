@@ -10,6 +10,7 @@ from lightdom_tui.errors import LightdomError
 METHOD_VALUES = ("qlora", "lora")
 SCHEDULE_VALUES = ("cosine", "linear", "constant")
 TRUNCATION_VALUES = ("truncate", "drop")
+DTYPE_VALUES = ("auto", "float32", "bfloat16")
 DEFAULT_TARGET_MODULES = "all-linear"  # peft: every linear projection except the LM head
 
 
@@ -53,6 +54,8 @@ class TrainConfig:
             raise LightdomError(f"schedule '{self.schedule}': expected one of {', '.join(SCHEDULE_VALUES)}")
         if self.truncation not in TRUNCATION_VALUES:
             raise LightdomError(f"truncation '{self.truncation}': expected one of {', '.join(TRUNCATION_VALUES)}")
+        if self.dtype not in DTYPE_VALUES:
+            raise LightdomError(f"dtype '{self.dtype}': expected one of {', '.join(DTYPE_VALUES)}")
         positive = ("lora_r", "lora_alpha", "batch_size", "grad_accum", "max_seq_len", "save_steps", "eval_steps")
         for name in positive:
             if getattr(self, name) <= 0:

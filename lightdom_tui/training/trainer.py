@@ -294,7 +294,10 @@ def _prepare(workspace: Workspace, run: TrainingRun, dataset: Dataset, config: T
     base = _base_of_run(workspace, run)
     device = default_device()
     folder = trainable_folder(workspace, base)
-    dtype = torch.float32 if config.dtype == "float32" or device == "cpu" else None
+    # fp32 on CPU; on CUDA bf16 where supported ("auto") unless the config pins a dtype.
+    dtype = None if config.dtype == "auto" and device == "cuda" else getattr(torch, config.dtype, torch.float32)
+    if device == "cpu":
+        dtype = torch.float32
     model, tokenizer = load_base(folder, dtype=dtype, quantize_4bit=config.method == "qlora", device=device)
     model = attach_lora(model, config)
     with workspace.session() as session:
@@ -336,7 +339,7 @@ def _train_loop(
     stream = plan.stream(config.seed, start=state.micro_batches)
     status = "completed"
     last_saved = state.step if checkpoint is not None else -1
-    while state.step < steps:
+    while state.step < steps and not state.early_stopped:
         if is_cancel_requested(workspace, run.id):
             status = "cancelled"
             break

@@ -19,14 +19,14 @@ from lightdom_tui.training.trainer import train
 
 pytestmark = pytest.mark.slow
 
-STEPS = 24
-OPTIONS = {"max_steps": STEPS, "save_steps": 4, "eval_steps": 8, "max_seq_len": 256}
+STEPS = 12
+OPTIONS = {"max_steps": STEPS, "save_steps": 3, "eval_steps": 6, "max_seq_len": 256}
 
 
 def lightdom_train(home: Path, dataset: str, base: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "lightdom_tui.cli", "--home", str(home), "train", "--dataset", dataset,
-               "--base", base, "--preset", "tiny-cpu", "--max-steps", str(STEPS), "--save-steps", "4",
-               "--eval-steps", "8", "--max-seq-len", "256", "--json"]
+               "--base", base, "--preset", "tiny-cpu", "--max-steps", str(STEPS), "--save-steps", "3",
+               "--eval-steps", "6", "--max-seq-len", "256", "--json"]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
 
 
