@@ -39,15 +39,21 @@ class ExampleFilter:
         """True when the filter selects every example."""
         return not self.conditions()
 
-    def conditions(self) -> list[ColumnElement[bool]]:
-        """SQL conditions for this filter."""
+    def conditions(self, *, unindexed: bool = False) -> list[ColumnElement[bool]]:
+        """SQL conditions for this filter.
+
+        ``unindexed`` writes the equality tests so SQLite cannot use their indexes: a page sorted
+        by quality or time then walks that column's index and stops after ``limit`` rows,
+        instead of sorting every matching row.
+        """
         conds: list[ColumnElement[bool]] = []
         for column, value in ((Example.status, self.status), (Example.task_type, self.task_type),
                               (Example.source, self.source)):
             if value is None:
                 continue
             values = [value] if isinstance(value, str) else list(value)
-            conds.append(column == values[0] if len(values) == 1 else column.in_(values))
+            target = column.concat("") if unindexed else column
+            conds.append(target == values[0] if len(values) == 1 else target.in_(values))
         if self.min_quality is not None:
             conds.append(Example.quality_score >= self.min_quality)
         if self.max_quality is not None:
@@ -111,7 +117,7 @@ def page_examples(
     """
     column, descending = _sort_key(sort)
     statement = select(Example)
-    conds = (f or ExampleFilter()).conditions()
+    conds = (f or ExampleFilter()).conditions(unindexed=column is not Example.id)
     if column is Example.id:
         order = [Example.id.desc() if descending else Example.id.asc()]
         if after is not None:

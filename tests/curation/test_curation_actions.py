@@ -129,3 +129,29 @@ def test_keyset_pages_cover_everything_once(ws, corpus: Path) -> None:
     with pytest.raises(LightdomError, match="sort"):
         with ws.session() as session:
             page_examples(session, sort="colour")
+
+
+def test_pages_walk_an_index_instead_of_sorting(ws, corpus: Path) -> None:
+    """Every TUI sort with a status/task filter must be served by an index (no temp B-tree over 1M rows)."""
+    from sqlalchemy import event
+
+    ingest_paths(ws, [corpus])
+    captured: list[tuple] = []
+
+    def capture(conn, cursor, statement, params, context, executemany) -> None:  # noqa: ANN001
+        captured.append((statement, params))
+
+    event.listen(ws.engine, "before_cursor_execute", capture)
+    try:
+        with ws.session() as session:
+            for sort in ("id", "-id", "quality_score", "-quality_score", "-created_at"):
+                for f in (ExampleFilter(), ExampleFilter(status="pending"),
+                          ExampleFilter(status="pending", task_type="tool_use", min_quality=0.1)):
+                    captured.clear()
+                    assert page_examples(session, f, limit=10, sort=sort)
+                    statement, params = captured[-1]
+                    plan = " | ".join(r[-1] for r in session.connection().exec_driver_sql(
+                        "EXPLAIN QUERY PLAN " + statement, params).fetchall())
+                    assert "TEMP B-TREE" not in plan, (sort, f, plan)  # index or rowid order
+    finally:
+        event.remove(ws.engine, "before_cursor_execute", capture)
