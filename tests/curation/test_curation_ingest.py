@@ -210,3 +210,17 @@ def test_cleanup_removes_old_quarantine_never_examples(ws, tmp_path: Path) -> No
     assert (first.quarantine_rows, first.processed_files) == (0, 1) and not old.exists()  # quarantine still fresh
     assert cleanup(ws, days=0).quarantine_rows == 1
     assert len(_all(ws)) == 1
+
+
+def test_full_paraphrase_scan_after_a_deferred_import(ws, tmp_path: Path) -> None:
+    from lightdom_tui.curation.dedup import scan_paraphrases
+
+    text = "Shipping to Berlin takes three working days and costs four euros for parcels under two kilos"
+    records = [chat(f"Delivery question {i}", text + (" exactly" if i else "")) for i in range(2)]
+    records += [chat(f"Other {i}", f"Completely unrelated answer number {i} about cooking pasta al dente") for i in range(3)]
+    report = ingest_paths(ws, [write_jsonl(tmp_path / "p.jsonl", records)], paraphrases=False)
+    assert report.paraphrase_check == "none" and report.paraphrases == 0
+    assert scan_paraphrases(ws) == 1
+    rows = _all(ws)
+    assert rows[1].near_duplicate_of == rows[0].id
+    assert scan_paraphrases(ws) == 0  # already flagged
