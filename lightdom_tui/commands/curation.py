@@ -150,13 +150,10 @@ def watch(
         else:
             if not json:
                 err_console.print(f"watching {directory or ws.inbox_dir} (Ctrl-C to stop)")
-            try:
-                summary = watch_inbox(ws, directory, on_event=on_event)
-            except KeyboardInterrupt:
-                summary = None
+            summary = watch_inbox(ws, directory, on_event=on_event)
     finally:
         ws.close()
-    emit(summary or {"files": 0}, json)
+    emit(summary, json)
 
 
 def examples_list(

@@ -101,8 +101,11 @@ def watch_inbox(ws: Workspace, inbox: Path | None = None, *, source: str | None 
         total.quarantined += summary.quarantined
         total.failed.extend(summary.failed)
 
-    run_once()
-    for _changes in watch(inbox, stop_event=stop_event, recursive=False, debounce=300, rust_timeout=500,
-                          yield_on_timeout=False):
+    try:
         run_once()
+        for _changes in watch(inbox, stop_event=stop_event, recursive=False, debounce=300, rust_timeout=500,
+                              yield_on_timeout=False):
+            run_once()
+    except KeyboardInterrupt:  # Ctrl-C ends a watch session normally, with its totals
+        pass
     return total
