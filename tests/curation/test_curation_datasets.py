@@ -126,3 +126,15 @@ def test_toolgen_rejects_arguments_that_break_the_schema(ws, tmp_path: Path) -> 
     (tmp_path / "unknown.json").write_text(json.dumps([{**bad[0], "tool": "nope"}]))
     with pytest.raises(LightdomError, match="scenarios\\[0\\].tool"):
         toolgen(ws, DATA / "tools.json", tmp_path / "unknown.json")
+
+
+def test_anonymise_is_recorded_per_version(ws, tmp_path: Path) -> None:
+    ingest_paths(ws, [write_jsonl(tmp_path / "p.jsonl", [chat(f"call +1 415-555-01{i:02d}", "ok") for i in range(4)])])
+    approve(ws, ExampleFilter())
+    plain = build_dataset(ws, "raw", anonymise=False)
+    masked = build_dataset(ws, "raw")  # settings default: anonymise
+    with ws.session() as session:
+        raw_text = json.dumps([m for _, m in dataset_rows(session, plain.id)])
+        masked_text = json.dumps([m for _, m in dataset_rows(session, masked.id)])
+    assert "415-555" in raw_text and "<PHONE>" not in raw_text
+    assert "415-555" not in masked_text and masked_text.count("<PHONE>") == 4
