@@ -33,8 +33,10 @@ def export(
     from rich.progress import Progress
 
     from lightdom_tui.modelio.pipeline import export_model
+    from lightdom_tui.modelio.quantize import ftype_for
 
     ws = workspace_from(ctx)
+    ftype_for(quant)  # a bad --quant fails before the progress bar draws anything
     with Progress(console=err_console, transient=True) as bar:
         task = bar.add_task("export", total=1.0)
 

@@ -29,31 +29,30 @@ class MergeResult:
 
 
 def load_base_model(base_path: Path) -> tuple[Any, Any]:
-    """(model, tokenizer) in float32 for an HF folder or a GGUF file.
+    """(model, tokenizer) in float32 on the CPU for an HF folder or a GGUF file.
 
-    Uses ``modelio.load.load_base`` when the training side provides it; until then
-    transformers directly (the same calls).
+    Loads through ``modelio.load.load_base`` (the training side's loader). A model
+    transformers built from a GGUF is flagged as quantized (it refuses ``.float()``
+    and would serialise GGUF specifics), so its weights are moved into a fresh model
+    of the same config, as ``modelio.load.dequantize_gguf`` does.
     """
-    try:
-        from lightdom_tui.modelio.load import load_base  # type: ignore[import-not-found]
-    except ImportError:
-        load_base = None
-    base_path = Path(base_path)
-    if load_base is not None:
-        model, tokenizer = load_base(base_path)
-        return model.float(), tokenizer
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import torch
 
-    if base_path.is_file() and base_path.suffix == ".gguf":
-        kwargs = {"gguf_file": base_path.name}
-        folder = str(base_path.parent)
-    elif (base_path / "config.json").is_file():
-        kwargs, folder = {}, str(base_path)
-    else:
+    from lightdom_tui.modelio.load import load_base
+
+    base_path = Path(base_path)
+    if not (base_path.is_file() and base_path.suffix == ".gguf") and not (base_path / "config.json").is_file():
         raise LightdomError(f"{base_path}: neither a .gguf file nor a Hugging Face folder with config.json")
-    tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype="float32", **kwargs)
-    return model, tokenizer
+    model, tokenizer = load_base(base_path, dtype=torch.float32, device="cpu")
+    if base_path.suffix == ".gguf" or getattr(model, "hf_quantizer", None) is not None:
+        with torch.device("meta"):  # no random init of weights about to be replaced
+            fresh = type(model)(model.config)
+        fresh.load_state_dict(model.state_dict(), assign=True)
+        fresh.tie_weights()
+        if getattr(fresh.config, "quantization_config", None) is not None:
+            del fresh.config.quantization_config  # the merged folder holds plain float weights
+        model = fresh
+    return model.eval(), tokenizer
 
 
 def base_save_dtype(base_path: Path) -> str:

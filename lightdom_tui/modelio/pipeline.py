@@ -147,21 +147,26 @@ def export_model(ws: Workspace, ref: str, quant: str = "q4_k_m", progress: Progr
     base_path = Path(src.base.path)
     try:
         # 1. an HF folder to convert: the merged adapter, the merged version itself, or the base.
+        #    A GGUF base is read from its dequantized HF copy (models/base/<version>-hf), which
+        #    training already made; made once here otherwise (transformers' GGUF reader is slow).
         started = time.perf_counter()
         report("merge", 0.0)
+        if base_path.suffix == ".gguf" and src.merged is None:
+            from lightdom_tui.modelio.load import BaseModelRef, trainable_folder
+
+            base_hf = trainable_folder(ws, BaseModelRef(path=base_path, is_gguf=True, version=src.base))
+            timings["dequantize_s"] = time.perf_counter() - started
+        else:
+            base_hf = base_path
         if src.merged is not None:
             hf_dir = Path(src.merged.path)
         elif src.adapter is not None:
             hf_dir = ws.models_dir / "merged" / merged_name  # type: ignore[operator]
-            merge_adapter(base_path, Path(src.adapter.path), hf_dir)
-            written.append(hf_dir)
-        elif base_path.suffix == ".gguf":
-            hf_dir = ws.models_dir / "merged" / f".{stem}-dequantized"
-            merge_adapter(base_path, None, hf_dir)
+            merge_adapter(base_hf, Path(src.adapter.path), hf_dir)
             written.append(hf_dir)
         else:
-            hf_dir = base_path
-        timings["merge_s"] = time.perf_counter() - started
+            hf_dir = base_hf
+        timings["merge_s"] = time.perf_counter() - started - timings.get("dequantize_s", 0.0)
         report("merge", 1.0)
 
         # 2. f16 GGUF; a GGUF base lends its pre-tokenizer name (HF's copy of it may be lossy).
@@ -210,9 +215,6 @@ def export_model(ws: Workspace, ref: str, quant: str = "q4_k_m", progress: Progr
             _cleanup([f16_path])
             written.remove(f16_path)
         architecture = read_hparams(hf_dir).architecture
-        if hf_dir in written and src.adapter is None:
-            _cleanup([hf_dir])  # a dequantized scratch copy of a GGUF base, not an artifact
-            written.remove(hf_dir)
         return _register(ws, src, stem, merged_name, hf_dir, final_path, quant, architecture,
                          verification.to_dict(), timings, notes)
     except BaseException:

@@ -118,3 +118,43 @@ def test_unknown_quant_lists_valid_names_before_any_work(workspace, adapter_vers
         export_model(workspace, adapter_version, quant="q3_x")
     with pytest.raises(LightdomError, match="no such version, alias or run"):
         export_model(workspace, "nope", quant="q8_0")
+
+
+def test_qwen2_tiny_model_exports_and_verifies(tmp_path, tiny_tokenizer_dir):
+    import torch
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    from lightdom_tui.modelio.gguf_export import export_gguf
+    from lightdom_tui.modelio.verify import verify_export
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    torch.manual_seed(3)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    model = Qwen2ForCausalLM(config)
+    with torch.no_grad():  # nonzero q/k/v biases, so a dropped bias would show
+        for layer in model.model.layers:
+            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+                proj.bias.normal_(0, 0.5)
+    model_dir = tmp_path / "tiny-qwen2"
+    model.save_pretrained(model_dir, safe_serialization=True)
+    tokenizer.save_pretrained(model_dir)
+
+    out = export_gguf(model_dir, tmp_path / "qwen2.f16.gguf")
+    assert out.architecture == "qwen2" and out.n_tensors == 2 * 12 + 3  # 9 weights + 3 biases per layer
+    report = verify_export(model_dir, out.path, None, "f16")
+    assert report.passed, report.reasons
+    assert report.f16["rel_diff"] < 0.02 and report.f16["greedy_match"]
+
+
+def test_cli_export_bad_quant_is_one_line_error(workspace, adapter_version):
+    from typer.testing import CliRunner
+
+    from lightdom_tui.cli import app
+
+    result = CliRunner().invoke(app, ["--home", str(workspace.root), "export", adapter_version, "--quant", "q9", "--json"])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("error: quant 'q9': unknown; valid:") and result.stderr.count("\n") == 1
