@@ -24,7 +24,7 @@ async def test_filter_approve_undo(tui_workspace) -> None:  # noqa: ANN001
         assert app.focused is table
         await pilot.press("s")  # status filter: pending
         await settle(pilot)
-        assert app.query_one("#examples-box").border_title.endswith("status=pending")
+        assert "status=pending" in app.query_one("#examples-box").border_title
         await pilot.press("j", "j")  # third pending row
         target = table.current.id
         await pilot.press("a")
@@ -100,3 +100,40 @@ async def test_table_never_holds_all_rows(workspace) -> None:  # noqa: ANN001
             await settle(pilot, rounds=1)
         assert table.cursor > table_module.PAGE_SIZE  # crossed into the second keyset page
         assert table.current is not None and table.current.id == table.cursor + 1
+
+
+async def test_edit_in_editor_creates_a_correction(tui_workspace) -> None:  # noqa: ANN001
+    app = create_app(tui_workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        first = app.query_one("#examples", ExampleTable).current.id
+        await pilot.press("e")
+        await pilot.pause()
+        editor = app.screen.query_one("#editor-text")
+        editor.text = editor.text.replace("Product title", "The product's title")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+    with tui_workspace.session() as session:
+        correction = session.exec(select(Example).where(Example.parent_id == first)).one()
+        assert "The product's title" in correction.messages_json
+        assert correction.status == "approved"
+        assert session.get(Example, first).status == "rejected"
+
+
+async def test_quarantine_list_shows_reasons(workspace, tmp_path) -> None:  # noqa: ANN001
+    from lightdom_tui.curation.ingest import ingest_paths
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}]}\n'
+                   "{not json\n", encoding="utf-8")
+    ingest_paths(workspace, [bad])
+    app = create_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("Q")
+        await settle(pilot)
+        table = app.query_one("#quarantine")
+        assert table.row_count == 1
+        row = table.get_row_at(0)
+        assert row[0].endswith("bad.jsonl") and row[1] == "2" and row[2]  # file, line, reason
+        assert "showing 1 of 1" in app.query_one("#quarantine-box").border_title

@@ -63,7 +63,9 @@ class CurationPane(Pane):
             with Vertical(id="quarantine-box") as box:
                 box.border_title = "quarantine"
                 yield DataTable(id="quarantine", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="curation-counters")
+        with Horizontal(id="curation-status"):
+            yield Static("", id="curation-counters")
+            yield Static("", id="examples-position")
 
     def on_built(self) -> None:
         self.table.set_source(self._source())
@@ -128,12 +130,12 @@ class CurationPane(Pane):
         total = f"{table.total:,}" if table.total is not None else "counting…"
         position = f"{table.cursor + 1:,}" if table.total else "0"
         box = self.query_one("#examples-box")
-        title = f"examples · {self.filter_state.describe()}"
-        subtitle = f"row {position} of {total} · {table.rows_in_memory:,} in memory"
-        if box.border_title != title:  # each assignment repaints the box, even when equal
+        title = f"examples · {self.filter_state.describe()} · {total} rows"
+        if box.border_title != title:  # each assignment repaints the whole box: only on a new filter/count
             box.border_title = title
-        if box.border_subtitle != subtitle:
-            box.border_subtitle = subtitle
+        # The position changes on every key: a one-line Static repaints one line, not the box.
+        self.query_one("#examples-position", Static).update(
+            f"row {position} of {total} · {table.rows_in_memory:,} in memory", layout=False)
 
     # ------------------------------------------------------------------ single-key actions
 

@@ -82,16 +82,3 @@ def row_cells(row: RowView) -> list[tuple[str, str]]:
              for (_, width), value in zip(COLUMNS, values, strict=True)]
     cells.append((row.preview, ""))
     return cells
-
-
-def row_text(row: RowView) -> Text:
-    """One table line."""
-    quality = f"{row.quality:.2f}" if row.quality is not None else "–"
-    tokens = str(row.tokens) if row.tokens is not None else "–"
-    cells = (str(row.id), row.status, row.task_type, row.source, quality, tokens)
-    text = Text()
-    for (_, width), value in zip(COLUMNS, cells, strict=True):
-        style = STATUS_STYLE.get(value, "") if value is row.status else ""
-        text.append(value.ljust(width)[:width] + " ", style=Style.parse(style) if style else None)
-    text.append(row.preview)
-    return text

@@ -102,6 +102,7 @@ class ExampleTable(WorkerErrors, ScrollView, can_focus=True):
         self._pending: set[int] = set()
         self._wanted: int | None = None
         self._known_rows = 0  # rows known to exist while the count is running
+        self._end: int | None = None  # where the keyset walk found the last row
         self._on_loaded: list[Callable[[], None]] = []
         self._style_cache: dict[str, Style] = {}
         self._style_cache_key: tuple | None = None
@@ -118,6 +119,7 @@ class ExampleTable(WorkerErrors, ScrollView, can_focus=True):
         self._pending.clear()
         self._wanted = None
         self._known_rows = 0
+        self._end = None
         if not keep_cursor:
             self.cursor = 0
             self.scroll_to(y=0, animate=False, immediate=True)
@@ -173,7 +175,8 @@ class ExampleTable(WorkerErrors, ScrollView, can_focus=True):
         message.stop()
         if message.generation != self.generation:
             return
-        self.total = message.total
+        # A sort by quality leaves out unscored rows: the walk's end wins over count(*).
+        self.total = message.total if self._end is None else min(message.total, self._end)
         self._update_virtual_size()
         if self.cursor >= max(self.total, 1):
             self._set_cursor(max(self.total - 1, 0))
@@ -192,8 +195,9 @@ class ExampleTable(WorkerErrors, ScrollView, can_focus=True):
         end = loaded.page * PAGE_SIZE + len(loaded.rows)
         if len(loaded.rows) == PAGE_SIZE and loaded.next_after is not None:
             self._anchors[loaded.page + 1] = loaded.next_after
-        elif self.total is None:
-            self.total = end  # the last page tells the count before count(*) finishes
+        else:  # the last page: the exact end, before (or instead of) count(*)
+            self._end = end
+            self.total = end if self.total is None else min(self.total, end)
         self._known_rows = max(self._known_rows, end)
         self._update_virtual_size()
         if self._wanted is not None and self._wanted > loaded.page:

@@ -69,6 +69,7 @@ class TrainingPane(Pane):
     def __init__(self, workspace, **kwargs) -> None:  # noqa: ANN001, ANN003
         super().__init__(workspace, **kwargs)
         self.followed: int | None = None
+        self._followed_status: str | None = None
         self._loaded_once = False
         self._log_count = 0
 
@@ -122,8 +123,8 @@ class TrainingPane(Pane):
 
     def _poll(self) -> None:
         """Dolphie-style loop: read the followed run, then schedule the next read."""
-        if self.followed is not None:
-            self._read_run(self.followed)
+        if self.followed is not None and self._followed_status in (None, "queued", "running"):
+            self._read_run(self.followed)  # finished runs are read once, not polled
         self.set_timer(POLL_S, self._poll)
 
     @work(thread=True, exclusive=True, group="run-poll", name="read run metrics", exit_on_error=False)
@@ -134,12 +135,14 @@ class TrainingPane(Pane):
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value is not None:
             self.followed = int(event.row_key.value)
+            self._followed_status = None
             self._read_run(self.followed)
 
     def on_metrics_updated(self, message: MetricsUpdated) -> None:
         detail = message.detail
         if detail.id != self.followed:
             return
+        self._followed_status = detail.status
         last = detail.metrics[-1] if detail.metrics else {}
         evals = [m for m in detail.metrics if m.get("eval_loss") is not None]
         total = detail.total_steps or max(detail.step, 1)
@@ -249,7 +252,7 @@ class TrainingPane(Pane):
 
         class Follow(callbacks_module.TrainingCallback):
             def on_start(self, run_id: int, total_steps: int, start_step: int) -> None:
-                pane.followed = run_id
+                pane.followed, pane._followed_status = run_id, None
                 pane.post_message(Loaded("runs", service("training.runs").list_runs(pane.workspace)))
 
         return run([Follow()])
