@@ -123,3 +123,33 @@ def test_fallback_off_or_remote_down_is_one_clear_error(remote_ws, fake_api):
     with remote_ws.session() as session:
         failed = session.exec(select(RequestLog).where(RequestLog.engine == "remote")).all()
     assert len(failed) == 1 and not failed[0].success and "HTTP 500" in failed[0].error
+
+
+def test_ab_route_arm_and_test_are_recorded_on_result_and_log(remote_ws):
+    from lightdom_tui.db.models import ABTest, ModelVersion
+    from lightdom_tui.registry.routing import ab_salt, assign_arm
+    from lightdom_tui.registry.versions import register_version
+    from lightdom_tui.serving.router import generate_attributes
+
+    ids = []
+    with remote_ws.session() as session:
+        for name in ("arm-a", "arm-b"):
+            path = remote_ws.models_dir / "gguf" / f"{name}.gguf"
+            path.write_bytes(b"GGUF" + b"\0" * 64)
+            ids.append(register_version(session, version=name, kind="gguf", format="gguf", path=path).id)
+        test = ABTest(name="t1", version_a_id=ids[0], version_b_id=ids[1], split=0.5)
+        session.add(test)
+        session.flush()
+        test_id = test.id
+    arms = set()
+    for key in ("user-1", "user-2", "user-3", "user-4"):
+        result = generate_attributes(remote_ws, "recipe", count=2, request_key=key)
+        assert result.ab_test_id == test_id and result.arm == assign_arm(key, 0.5, ab_salt(test_id))
+        arms.add(result.arm)
+        with remote_ws.session() as session:
+            row = session.get(RequestLog, result.request_log_id)
+            local = session.exec(select(RequestLog).where(RequestLog.request_key == key, RequestLog.engine == "local")).one()
+            served = session.get(ModelVersion, local.version_id)
+        assert (row.arm, row.ab_test_id, row.request_key) == (result.arm, test_id, key)
+        assert served.version == ("arm-a" if result.arm == "a" else "arm-b")
+    assert arms == {"a", "b"}  # these four keys split across both arms
