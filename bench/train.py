@@ -10,8 +10,9 @@ validation split (mean loss per assistant token).
     python bench/train.py            # SmolLM2-135M-Instruct (the embedded GGUF, dequantised once)
     python bench/train.py --quick    # a tiny random Llama: seconds, for CI
 
-Figures: trained tokens/s (real, non-padding tokens per second of optimiser steps),
-its ratio (target >= 1.5x), peak RSS, final eval loss and its relative difference
+Figures: trained tokens/s (real, non-padding tokens per second of optimiser steps, by wall
+clock and by process CPU time; the target ratio >= 1.5x is checked on CPU time, which other
+load on a shared machine does not distort), peak RSS, final eval loss and its relative difference
 (target <= 2%). Writes bench/results/train.json (GPU rows under "gpu" when run there).
 """
 
@@ -177,6 +178,8 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
     return {"steps": metrics["steps"], "rows_per_step": rows_per_step, "packed_rows": n_rows,
             "tokens": metrics["tokens_seen"], "train_seconds": metrics["train_seconds"],
             "tokens_per_sec": metrics["tokens_seen"] / metrics["train_seconds"],
+            "train_cpu_seconds": metrics["train_cpu_seconds"],
+            "tokens_per_cpu_sec": metrics["tokens_seen"] / metrics["train_cpu_seconds"],
             "final_eval_loss": metrics["best_eval_loss"], "peak_rss_mb": peak_rss_mb(),
             "pad_id": load_tokenizer(Path(args.model)).pad_token_id}
 
@@ -211,13 +214,14 @@ def worker_baseline(args: argparse.Namespace) -> dict[str, Any]:
 
     class StepTimer(TrainerCallback):
         def __init__(self) -> None:
-            self.seconds, self.started = 0.0, 0.0
+            self.seconds, self.started, self.cpu_seconds, self.started_cpu = 0.0, 0.0, 0.0, 0.0
 
         def on_step_begin(self, *a: Any, **k: Any) -> None:
-            self.started = time.perf_counter()
+            self.started, self.started_cpu = time.perf_counter(), time.process_time()
 
         def on_step_end(self, *a: Any, **k: Any) -> None:
             self.seconds += time.perf_counter() - self.started
+            self.cpu_seconds += time.process_time() - self.started_cpu
 
     timer = StepTimer()
     steps = math.ceil(len(train_rows) / args.batch) * args.epochs
@@ -237,6 +241,7 @@ def worker_baseline(args: argparse.Namespace) -> dict[str, Any]:
     tokens = sum(len(r.input_ids) for r in train_rows) * args.epochs
     return {"steps": steps, "batch": args.batch, "tokens": tokens, "padded_tokens": steps * args.batch * args.max_len,
             "train_seconds": timer.seconds, "wall_seconds": wall, "tokens_per_sec": tokens / timer.seconds,
+            "train_cpu_seconds": timer.cpu_seconds, "tokens_per_cpu_sec": tokens / timer.cpu_seconds,
             "final_eval_loss": final_eval(model, val_rows, args.max_len, pad), "peak_rss_mb": peak_rss_mb()}
 
 
@@ -256,8 +261,8 @@ def run_worker(kind: str, args: argparse.Namespace, data: Path, model: Path) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny random Llama instead of SmolLM2-135M")
-    parser.add_argument("--n", type=int, default=0, help="train examples (default 48, quick 96)")
-    parser.add_argument("--max-len", type=int, default=256)
+    parser.add_argument("--n", type=int, default=0, help="train examples (default 48)")
+    parser.add_argument("--max-len", type=int, default=512, help="max sequence length (both sides)")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--lr", type=float, default=0.0)
@@ -277,21 +282,25 @@ def main() -> None:
 
     from lightdom_tui.modelio.embedded import embedded_gguf_path
 
-    n = args.n or (96 if args.quick else 48)
+    n = args.n or 48
     args.lr = args.lr or (2e-3 if args.quick else 2e-4)
     model = tiny_model(embedded_gguf_path()) if args.quick else smollm2_model()
     data = Path(tempfile.mkdtemp(prefix="lightdom-bench-data-")) / "chats.json"
     data.write_text(json.dumps({"train": make_chats(n, seed=1), "validation": make_chats(max(8, n // 4), seed=2)}))
     ours = run_worker("ours", args, data, model)
     baseline = run_worker("baseline", args, data, model)
-    ratio = ours["tokens_per_sec"] / baseline["tokens_per_sec"]
+    # Wall-clock throughput swings with other processes on a shared machine; tokens per CPU-second
+    # of the optimiser steps does not, so the target is checked on that (both are recorded).
+    wall_ratio = ours["tokens_per_sec"] / baseline["tokens_per_sec"]
+    ratio = ours["tokens_per_cpu_sec"] / baseline["tokens_per_cpu_sec"]
     loss_diff = abs(ours["final_eval_loss"] - baseline["final_eval_loss"]) / baseline["final_eval_loss"]
     row = {
         "model": "tiny-random-llama-h128" if args.quick else "SmolLM2-135M-Instruct",
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "train_examples": n, "max_len": args.max_len, "batch": args.batch, "epochs": args.epochs, "lr": args.lr,
         "ours": ours, "baseline": baseline,
-        "tokens_per_sec_ratio": round(ratio, 3), "target_ratio": 1.5, "ratio_ok": ratio >= 1.5,
+        "tokens_per_cpu_sec_ratio": round(ratio, 3), "tokens_per_sec_ratio_wall": round(wall_ratio, 3),
+        "target_ratio": 1.5, "ratio_ok": ratio >= 1.5, "load_average": os.getloadavg(),
         "peak_rss_ratio": round(ours["peak_rss_mb"] / baseline["peak_rss_mb"], 3),
         "rss_ok": ours["peak_rss_mb"] <= baseline["peak_rss_mb"],
         "eval_loss_rel_diff": round(loss_diff, 4), "eval_loss_ok": loss_diff <= 0.02,

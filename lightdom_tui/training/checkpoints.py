@@ -34,6 +34,7 @@ class LoopState:
     best_step: int | None = None
     evals_without_improvement: int = 0
     train_seconds: float = 0.0
+    train_cpu_seconds: float = 0.0  # process CPU time of the steps (robust to other load)
     early_stopped: bool = False
 
 

@@ -343,7 +343,7 @@ def _train_loop(
         if is_cancel_requested(workspace, run.id):
             status = "cancelled"
             break
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         batches = [next(stream) for _ in range(config.grad_accum)]
         loss, grad_norm = train_step(model, batches, optimizer, scheduler, config, device)
         elapsed = time.perf_counter() - started
@@ -352,6 +352,7 @@ def _train_loop(
         state.tokens_seen += sum(b.n_tokens for b in batches)
         state.label_tokens_seen += sum(b.n_label_tokens for b in batches)
         state.train_seconds += elapsed
+        state.train_cpu_seconds += time.process_time() - started_cpu
         metrics = StepMetrics(
             step=state.step,
             total_steps=steps,
@@ -421,6 +422,7 @@ def _summary(state: LoopState, data: PreparedData, steps: int) -> dict[str, Any]
         "tokens_seen": state.tokens_seen,
         "label_tokens_seen": state.label_tokens_seen,
         "train_seconds": round(state.train_seconds, 3),
+        "train_cpu_seconds": round(state.train_cpu_seconds, 3),
         "tokens_per_sec": round(state.tokens_seen / state.train_seconds, 1) if state.train_seconds else None,
         "best_eval_loss": state.best_eval_loss,
         "best_step": state.best_step,
