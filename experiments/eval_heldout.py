@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lightdom_tui.prompts import ATTRIBUTE_SCHEMA, normalise_name, render_attribute_messages, validate_attribute_answer  # noqa: E402
+from lightdom_tui.prompts import normalise_name, render_attribute_messages, validate_attribute_answer  # noqa: E402
 
 REFERENCES = ROOT / "lightdom_tui" / "data" / "attributes" / "heldout_references.jsonl"
 
@@ -38,8 +38,9 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--count", type=int, default=0, help="0 = as many as the reference has (as registry.evaluation asks)")
     parser.add_argument("--max-tokens", type=int, default=384)
-    parser.add_argument("--repeat-penalty", type=float, default=1.0)
+    parser.add_argument("--repeat-penalty", type=float, default=1.1)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--exact-count", action="store_true", help="grammar forces exactly count items (minItems = maxItems)")
     parser.add_argument("--every", type=int, default=1, help="every Nth held-out topic (a spread subset)")
     parser.add_argument("--out")
     args = parser.parse_args()
@@ -52,10 +53,16 @@ def main() -> int:
     llm = Llama(model_path=args.model, n_ctx=1024, n_threads=args.threads, verbose=False, seed=0)
     rows = []
     for ref in refs:
-        messages = render_attribute_messages(ref["topic"], args.count or len(ref["reference"]))
+        count = args.count or len(ref["reference"])
+        messages = render_attribute_messages(ref["topic"], count)
+        from lightdom_tui.serving.attributes import request_schema  # serving's request shape (maxItems = count)
+
+        schema = request_schema(count)
+        if args.exact_count:
+            schema["properties"]["attributes"]["minItems"] = count
         start = time.perf_counter()
         out = llm.create_chat_completion(
-            messages, response_format={"type": "json_object", "schema": ATTRIBUTE_SCHEMA},
+            messages, response_format={"type": "json_object", "schema": schema},
             temperature=0.0, max_tokens=args.max_tokens, repeat_penalty=args.repeat_penalty,
         )
         latency = time.perf_counter() - start

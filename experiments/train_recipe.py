@@ -54,9 +54,13 @@ def main() -> int:
                     help="stop after this much process CPU time: 30 = 15 min on both cores of an idle 2-core box")
     ap.add_argument("--modules", default="q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (1 wastes less CPU when the box is oversubscribed)")
+    ap.add_argument("--init-adapter", help="continue from a saved adapter (a further epoch of a previous run)")
+    ap.add_argument("--schedule", choices=["cosine", "constant"], default="cosine")
+    ap.add_argument("--snapshot-every", type=int, default=0, help="save the adapter every N steps (0 = off)")
     args = ap.parse_args()
     import torch
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -72,7 +76,12 @@ def main() -> int:
                    for i in range(n_layers - args.layers, n_layers) for m in modules]
     else:
         targets = modules
-    model = get_peft_model(model, LoraConfig(r=args.r, lora_alpha=args.alpha, lora_dropout=0.0, target_modules=targets))
+    if args.init_adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, args.init_adapter, is_trainable=True)
+    else:
+        model = get_peft_model(model, LoraConfig(r=args.r, lora_alpha=args.alpha, lora_dropout=0.0, target_modules=targets))
     rows = [json.loads(line) for line in SAMPLES.read_text().splitlines() if line.strip()]
     data = [tokenize(tok, r["messages"]) for r in rows]
     steps_per_epoch = math.ceil(len(data) / args.bs)
@@ -80,8 +89,11 @@ def main() -> int:
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     warmup = max(1, total_steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total_steps))))
+    def factor(s: int) -> float:
+        decay = 1.0 if args.schedule == "constant" else 0.5 * (1 + math.cos(math.pi * min(1.0, s / total_steps)))
+        return min(1.0, (s + 1) / warmup) * decay
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     rng = random.Random(args.seed)
     base = model.base_model.model
     losses, step = [], 0
@@ -124,6 +136,12 @@ def main() -> int:
             if step % 2 == 0:
                 print(f"step {step}/{total_steps} loss {sum(losses[-5:]) / 5:.4f} wall {time.time() - t0:.0f}s "
                       f"cpu {time.process_time() - c0:.0f}s", flush=True)
+            if args.snapshot_every and step % args.snapshot_every == 0:
+                # Adapter snapshots let a slow run be evaluated at any point (experiments/export_snapshot.py).
+                model.save_pretrained(out / f"snapshot-{step:04d}")
+                (out / f"snapshot-{step:04d}" / "progress.json").write_text(json.dumps(
+                    {"step": step, "wall_s": round(time.time() - t0), "cpu_s": round(time.process_time() - c0),
+                     "examples_seen": step * args.bs, "loss_last5": losses[-5:]}))
             if args.max_minutes and time.time() - t0 > args.max_minutes * 60:
                 stopped = "wall time"
                 total_steps = step
@@ -131,6 +149,7 @@ def main() -> int:
                 stopped = "cpu time"
                 total_steps = step
     train_wall, train_cpu = time.time() - t0, time.process_time() - c0
+    model.save_pretrained(out / "adapter-final")
     merged = model.merge_and_unload()
     hf_dir = out / "merged"
     merged.save_pretrained(hf_dir)

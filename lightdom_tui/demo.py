@@ -343,7 +343,7 @@ def run_demo(home: Path, *, steps: int | None = None, limit: int | None = None,
         def generate() -> dict[str, Any]:
             generate_attributes = _service("generate", "lightdom_tui.serving.router", "generate_attributes")
             for topic in DEMO_TOPICS:
-                result = generate_attributes(ws, topic, count=8)
+                result = generate_attributes(ws, topic, count=8, model=best.version)
                 report.generations.append({"topic": topic, "model": result.model, "engine": result.engine,
                                            "latency_ms": result.latency_ms,
                                            "names": [a["name"] for a in result.attributes]})
