@@ -31,6 +31,9 @@ DEMO_DATASET = "demo-attributes"
 DEMO_SPLIT = 0.9  # one example per topic, so the validation split is topic-disjoint too
 DEMO_TOPICS = ("Smartwatch", "Comedy show", "B2B prospect", "Condo for sale")
 REPORT_NAME = "demo-report.json"
+# The canary health check's default latency budget (10 s) is for a served box; a 135M model
+# on a busy 2-core CPU can exceed it while being healthy, so the demo workspace allows 60 s.
+DEMO_HEALTH_LATENCY_MS = 60_000.0
 TABLE_METRICS = ("json_validity", "f1", "macro_f1", "duplicate_name_rate", "latency_p50_ms", "latency_p95_ms")
 
 
@@ -71,6 +74,7 @@ class DemoReport:
     stages: list[StageRecord] = field(default_factory=list)
     models: list[ModelRow] = field(default_factory=list)
     chosen: str | None = None
+    settings_changed: dict[str, Any] = field(default_factory=dict)
     generations: list[dict[str, Any]] = field(default_factory=list)
     verdict: dict[str, Any] = field(default_factory=dict)
     machine: dict[str, Any] = field(default_factory=dict)
@@ -220,6 +224,11 @@ def run_demo(home: Path, *, steps: int | None = None, limit: int | None = None,
     try:
         runner.stage("init", lambda: asdict(init_workspace(home, sample=False)))
         ws = open_workspace(home)
+        if ws.settings.deploy.health_latency_ms < DEMO_HEALTH_LATENCY_MS:
+            report.settings_changed["deploy.health_latency_ms"] = {
+                "from": ws.settings.deploy.health_latency_ms, "to": DEMO_HEALTH_LATENCY_MS}
+            ws.settings.deploy.health_latency_ms = DEMO_HEALTH_LATENCY_MS
+            ws.save_settings()
         refs = heldout_references_path()
         n_heldout = sum(1 for line in refs.read_text(encoding="utf-8").splitlines() if line.strip())
 
