@@ -281,6 +281,7 @@ def ab_report(
                           f"{arm.ci95[0]:.1%}–{arm.ci95[1]:.1%}", str(arm.requests),
                           _fmt(arm.latency_p50_ms, "{:.0f}"), _fmt(arm.latency_p95_ms, "{:.0f}"))
         console.print(table)
+        console.print(f"signals counted: {', '.join(report.signals) if report.signals else 'all'}")
         console.print(f"difference (b − a): {_fmt(report.difference, '{:+.3f}')}  z = {_fmt(report.z, '{:.2f}')}"
                       f"  p = {_fmt(report.p_value, '{:.4f}')}")
         console.print(f"[bold]{report.recommendation}[/]: {report.reason}")

@@ -25,6 +25,7 @@ from lightdom_tui.workspace import Workspace
 
 ARMS = ("a", "b")
 SIGNALS = ("accept", "reject", "validity", "latency", "external")
+HUMAN_SIGNALS = ("accept", "reject", "external")
 ALPHA = 0.05
 MIN_SAMPLES = 30  # per arm, before any recommendation other than "keep collecting"
 
@@ -73,6 +74,7 @@ class ABReport:
     p_value: float | None
     recommendation: str  # "b better" / "a better" / "keep collecting"
     reason: str
+    signals: list[str] | None = None  # the signals counted; None = all of them
 
 
 def _info(session: Session, test: ABTest) -> ABTestInfo:
@@ -226,6 +228,19 @@ def _arm_report(session: Session, test: ABTest, arm: str, version: str, signals:
     )
 
 
+def _default_signals(session: Session, test: ABTest) -> list[str] | None:
+    """People's verdicts decide when there are any; the router's validity outcomes otherwise.
+
+    Validity is near 100 % for both arms of a grammar-constrained model, so mixing it
+    into accept/reject outcomes would wash out the difference people see.
+    """
+    human = list(HUMAN_SIGNALS)
+    found = session.exec(
+        select(ABOutcome.id).where(ABOutcome.ab_test_id == test.id, col(ABOutcome.signal).in_(human)).limit(1)
+    ).first()
+    return human if found is not None else None
+
+
 def recommend(a: ArmReport, b: ArmReport, p_value: float | None, *, min_samples: int = MIN_SAMPLES,
               alpha: float = ALPHA) -> tuple[str, str]:
     """("b better" | "a better" | "keep collecting", why)."""
@@ -257,6 +272,7 @@ def ab_report(session: Session, ref: str | int, *, signals: list[str] | None = N
     """Per-arm success rate with Wilson 95 % intervals, a two-proportion z-test, latency, advice."""
     test = get_ab_test(session, ref)
     info = _info(session, test)
+    signals = signals or _default_signals(session, test)
     a = _arm_report(session, test, "a", info.version_a, signals)
     b = _arm_report(session, test, "b", info.version_b, signals)
     z, p_value = two_proportion_z(a.successes, a.n, b.successes, b.n)
@@ -264,7 +280,7 @@ def ab_report(session: Session, ref: str | int, *, signals: list[str] | None = N
     difference = (
         b.success_rate - a.success_rate if a.success_rate is not None and b.success_rate is not None else None
     )
-    return ABReport(info, {"a": a, "b": b}, difference, z, p_value, recommendation, reason)
+    return ABReport(info, {"a": a, "b": b}, difference, z, p_value, recommendation, reason, signals)
 
 
 @dataclass

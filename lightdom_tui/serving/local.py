@@ -74,6 +74,8 @@ class EnginePool:
                 n_ctx=self.settings.n_ctx,
                 n_batch=self.settings.n_batch,
                 n_threads=thread_count(self.settings),
+                # llama.cpp's prompt pass otherwise takes every core, whatever n_threads says.
+                n_threads_batch=thread_count(self.settings),
                 verbose=False,
             )
         except ValueError as exc:  # llama-cpp-python's "Failed to load model from file"

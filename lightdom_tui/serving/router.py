@@ -91,6 +91,7 @@ def _prompts_for(prompts: dict[str, Any], task_type: str) -> PromptConfig:
 
 
 def _log(ws: Workspace, task_type: str, target: _Target, **fields: Any) -> int:
+    """Write the request's ``RequestLog`` row; an A/B arm's own engine answer is also a validity outcome."""
     with ws.session() as session:
         row = RequestLog(
             task_type=task_type, deployment_id=target.deployment_id, ab_test_id=target.ab_test_id,
@@ -99,6 +100,13 @@ def _log(ws: Workspace, task_type: str, target: _Target, **fields: Any) -> int:
         session.add(row)
         session.flush()
         assert row.id is not None
+        if target.ab_test_id is not None and target.arm is not None and row.engine == "local":
+            # Only the arm's own model counts: a cache hit repeats an earlier answer and a
+            # remote fallback is another model's answer.
+            from lightdom_tui.registry.ab import record_outcome
+
+            record_outcome(session, target.ab_test_id, target.arm, signal="validity", success=row.success,
+                           latency_ms=row.latency_ms, request_key=target.request_key)
         return row.id
 
 

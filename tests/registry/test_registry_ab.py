@@ -74,6 +74,25 @@ def test_report_recommendation_and_promote(workspace, versions):
         ab.promote_ab(workspace, test.id)
 
 
+def test_people_decide_over_router_validity(workspace, versions):
+    test = ab.create_ab_test(workspace, "v1", "v2", split=0.5)
+    with workspace.session() as s:
+        for i in range(40):
+            ab.record_outcome(s, test.id, "a", signal="validity", success=True)
+            ab.record_outcome(s, test.id, "b", signal="validity", success=i < 30)
+    with workspace.session() as s:
+        only_validity = ab.ab_report(s, test.id)
+    assert only_validity.signals is None and only_validity.arms["b"].successes == 30
+    with workspace.session() as s:
+        for i in range(40):
+            ab.record_outcome(s, test.id, "a", signal="reject", success=False)
+            ab.record_outcome(s, test.id, "b", signal="accept", success=True)
+    with workspace.session() as s:
+        report = ab.ab_report(s, test.id)
+    assert report.signals == ["accept", "reject", "external"]
+    assert (report.arms["a"].n, report.arms["b"].successes, report.recommendation) == (40, 40, "b better")
+
+
 def test_promote_refuses_without_evidence(workspace, versions):
     test = ab.create_ab_test(workspace, "v1", "v2")
     with workspace.session() as s:

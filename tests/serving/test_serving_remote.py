@@ -153,3 +153,11 @@ def test_ab_route_arm_and_test_are_recorded_on_result_and_log(remote_ws):
         assert (row.arm, row.ab_test_id, row.request_key) == (result.arm, test_id, key)
         assert served.version == ("arm-a" if result.arm == "a" else "arm-b")
     assert arms == {"a", "b"}  # these four keys split across both arms
+    from lightdom_tui.db.models import ABOutcome
+
+    with remote_ws.session() as session:
+        outcomes = session.exec(select(ABOutcome).where(ABOutcome.ab_test_id == test_id)).all()
+    # each arm's own (broken) model failed: a validity failure per request, the remote answer not credited
+    assert sorted((o.request_key, o.signal, o.success) for o in outcomes) == [
+        (key, "validity", False) for key in ("user-1", "user-2", "user-3", "user-4")
+    ]
