@@ -23,6 +23,9 @@ class TrainConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     target_modules: str | list[str] = DEFAULT_TARGET_MODULES
+    # Only these decoder layers get adapters (peft's layers_to_transform); empty = all layers.
+    # Adapters on the top layers only let the backward pass stop early: a CPU recipe's lever.
+    layers_to_transform: list[int] = field(default_factory=list)
     learning_rate: float = 2e-4
     weight_decay: float = 0.0
     schedule: str = "cosine"
@@ -64,6 +67,8 @@ class TrainConfig:
             raise LightdomError("epochs/max_steps: give epochs > 0 or max_steps > 0")
         if not 0 <= self.lora_dropout < 1:
             raise LightdomError(f"lora_dropout: must be in [0, 1), got {self.lora_dropout}")
+        if any(layer < 0 for layer in self.layers_to_transform):
+            raise LightdomError(f"layers_to_transform: layer indices must be >= 0, got {self.layers_to_transform}")
         if self.learning_rate <= 0:
             raise LightdomError(f"learning_rate: must be > 0, got {self.learning_rate}")
         return self

@@ -76,9 +76,9 @@ class MemoryEstimate:
         )
 
 
-def lora_params(shape: ModelShape, rank: int) -> int:
-    """Trainable parameters of rank-``rank`` adapters on every linear projection."""
-    return shape.layers * sum(rank * (a + b) for a, b in shape.linear_shapes())
+def lora_params(shape: ModelShape, rank: int, layers: int | None = None) -> int:
+    """Trainable parameters of rank-``rank`` adapters on every linear projection of ``layers`` layers (all)."""
+    return (layers or shape.layers) * sum(rank * (a + b) for a, b in shape.linear_shapes())
 
 
 def estimate_memory(shape: ModelShape, config: TrainConfig, device: str, available_bytes: int) -> MemoryEstimate:
@@ -88,7 +88,7 @@ def estimate_memory(shape: ModelShape, config: TrainConfig, device: str, availab
         weights = int(shape.linear_params * NF4_BYTES_PER_PARAM) + shape.other_params * compute_bytes
     else:
         weights = shape.n_params * compute_bytes
-    trainable = lora_params(shape, config.lora_r) * 16  # fp32 param + grad + two Adam moments
+    trainable = lora_params(shape, config.lora_r, len(config.layers_to_transform)) * 16  # fp32 param + grad + two Adam moments
     tokens = config.batch_size * config.max_seq_len
     per_layer = tokens * (shape.hidden * 16 + shape.intermediate * 4) * compute_bytes
     activations = per_layer * (2 if config.gradient_checkpointing else shape.layers)

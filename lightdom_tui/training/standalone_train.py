@@ -135,7 +135,8 @@ def load_model(cfg: dict):
     if cfg["method"] == "qlora":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg["gradient_checkpointing"])
     lora = LoraConfig(r=cfg["lora_r"], lora_alpha=cfg["lora_alpha"], lora_dropout=cfg["lora_dropout"],
-                      target_modules=cfg["target_modules"], task_type="CAUSAL_LM")
+                      target_modules=cfg["target_modules"], layers_to_transform=cfg.get("layers_to_transform") or None,
+                      task_type="CAUSAL_LM")
     return get_peft_model(model, lora), dtype
 
 

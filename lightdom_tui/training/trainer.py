@@ -159,6 +159,7 @@ def attach_lora(model: Any, config: TrainConfig) -> Any:
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
         target_modules=config.target_modules,
+        layers_to_transform=list(config.layers_to_transform) or None,
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, lora)
