@@ -4,7 +4,7 @@ init → ingest the shipped attribute-generation samples → auto-rules → data
 evaluate the base (validation split + held-out topics) → fine-tune (preset
 ``smollm2-attributes-cpu``) → export q8_0 and q4_k_m (merge, GGUF, quantize, verify,
 register) → evaluate the new versions → simulate the best one → deploy it to the first
-stage → generate attributes for a few held-out topics with it → a before/after table,
+stage (alias ``staging``) → generate attributes for a few held-out topics with it → a before/after table,
 printed and written to ``training_data/exports/demo-report.json`` with per-stage wall times.
 
 Every stage calls the same service functions as the CLI. A stage whose service is not
@@ -344,8 +344,11 @@ def run_demo(home: Path, *, steps: int | None = None, limit: int | None = None,
             result = deploy_fn(ws, best.version, task_types=[ATTRIBUTE_TASK], stage=stage)
             if not result.ok:
                 raise DemoStageError(f"demo stage 'deploy': {result.message}")
+            # Healthy on the first stage: it is the staging candidate (production stays untouched).
+            promote = _service("deploy", "lightdom_tui.registry.aliases", "promote")
+            move = promote(ws, best.version, "staging", reason="lightdom demo: best held-out name F1")
             return {"version": result.version, "stage": result.stage, "message": result.message,
-                    "health": result.health}
+                    "health": result.health, "alias": {"staging": move.version}}
 
         runner.stage("deploy", deploy)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,6 +78,9 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+_MIGRATE_LOCK = threading.Lock()
+
+
 def migrate(engine: Engine, target: str = "head") -> str:
     """Bring the database to ``target``; refuse a database newer than this code.
 
@@ -97,8 +101,12 @@ def migrate(engine: Engine, target: str = "head") -> str:
                 f"database {engine.url.database} is at schema revision {current}, newer than this "
                 f"LightDom knows (head {script.get_current_head()}): upgrade lightdom-tui"
             )
+    if target == "head" and current == script.get_current_head():
+        return current  # the common case: nothing to run, and alembic's global context untouched
     config = _alembic_config(engine)
-    with engine.begin() as connection:
+    # alembic's `context` is a module-level proxy: two threads opening workspaces at once
+    # (scheduler workers, TUI workers) would trample each other's migration environment.
+    with _MIGRATE_LOCK, engine.begin() as connection:
         config.attributes["connection"] = connection
         try:
             command.upgrade(config, target)

@@ -435,6 +435,7 @@ class WorkflowRun(SQLModel, table=True):
     stop_requested: bool = False
     metrics_json: str = "{}"
     error: str | None = None
+    pid: int | None = None  # the executing process: a dead pid marks a stale run (migration 0002)
 
 
 class WorkflowLog(SQLModel, table=True):

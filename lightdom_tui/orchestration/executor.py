@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -49,6 +50,7 @@ from lightdom_tui.orchestration.extract import (
 from lightdom_tui.orchestration.fetch import Fetcher, FetchOptions, FetchResult
 from lightdom_tui.orchestration.transform import Pipeline, TransformError
 from lightdom_tui.orchestration.validate import Validator
+from lightdom_tui.processes import pid_alive
 from lightdom_tui.workspace import Workspace
 
 Progress = Callable[[int, int], None]
@@ -155,7 +157,7 @@ def claim_run(ws: Workspace, workflow_id: int, *, trigger: str = "manual", due_t
     """Insert the run row; None when this due time was already claimed (by any process)."""
     try:
         with ws.session() as session:
-            run = WorkflowRun(workflow_id=workflow_id, trigger=trigger, due_time=_utc(due_time))
+            run = WorkflowRun(workflow_id=workflow_id, trigger=trigger, due_time=_utc(due_time), pid=os.getpid())
             session.add(run)
             session.flush()
             return run.id
@@ -163,8 +165,25 @@ def claim_run(ws: Workspace, workflow_id: int, *, trigger: str = "manual", due_t
         return None
 
 
+def fail_stale_runs(session: Session) -> list[int]:
+    """Mark "running" runs whose process is gone (killed mid-run) as failed; returns their ids."""
+    stale = []
+    for run in session.exec(select(WorkflowRun).where(WorkflowRun.status == "running")).all():
+        if run.pid is None or pid_alive(run.pid):
+            continue  # rows from before migration 0002 carry no pid: leave them to `workflow stop`
+        run.status, run.finished_at = "failed", utcnow()
+        run.error = f"process {run.pid} ended without finishing the run"
+        session.add(run)
+        stale.append(run.id)
+    return stale
+
+
 def request_stop(session: Session, *, workflow_id: int | None = None, run_id: int | None = None) -> list[int]:
-    """Ask running runs (of a workflow, or one run) to stop; returns their ids."""
+    """Ask running runs (of a workflow, or one run) to stop; returns their ids.
+
+    Runs whose process is gone are failed first (nobody is left to honour the request).
+    """
+    fail_stale_runs(session)
     query = select(WorkflowRun).where(WorkflowRun.status == "running")
     if run_id is not None:
         query = query.where(WorkflowRun.id == run_id)

@@ -20,8 +20,9 @@ from sqlmodel import Session, select
 
 from lightdom_tui.db.jsoncol import loads
 from lightdom_tui.db.models import Workflow, WorkflowRun
-from lightdom_tui.orchestration.executor import RunResult, claim_run, run_workflow
+from lightdom_tui.orchestration.executor import RunResult, claim_run, fail_stale_runs, run_workflow
 from lightdom_tui.orchestration.triggers import latest_due, next_due
+from lightdom_tui.registry.monitoring import check_deployments
 from lightdom_tui.workspace import Workspace
 
 RUNNABLE_STATUS = ("active",)
@@ -43,6 +44,7 @@ class TickResult:
     claimed: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
+    failed_stale: list[int] = field(default_factory=list)  # "running" runs whose process had died
 
 
 def _aware(moment: datetime) -> datetime:
@@ -87,8 +89,9 @@ def tick(ws: Workspace, now: datetime | None = None, *, execute: bool = True,
     """Claim every due run; execute it inline, in ``pool``, or not at all (``execute=False``)."""
     now = _aware(now or datetime.now(timezone.utc))
     with ws.session() as session:
+        stale = fail_stale_runs(session)
         dues = due_now(session, now)
-    result = TickResult(now=now.isoformat())
+    result = TickResult(now=now.isoformat(), failed_stale=stale)
     for due in dues:
         run_id = claim_run(ws, due.workflow_id, trigger="schedule", due_time=due.due_time)
         entry = {"workflow_id": due.workflow_id, "due_time": due.due_time.isoformat()}
@@ -122,6 +125,7 @@ def run_scheduler(ws: Workspace, *, interval_s: float = 30.0, stop_event: thread
     with ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="scheduler") as pool:
         while not stop_event.is_set():
             claimed += len(tick(ws, pool=pool).claimed)
+            check_deployments(ws)  # the long-running process also watches the alert thresholds
             ticks += 1
             if max_ticks is not None and ticks >= max_ticks:
                 break

@@ -107,7 +107,23 @@ def _log(ws: Workspace, task_type: str, target: _Target, **fields: Any) -> int:
 
             record_outcome(session, target.ab_test_id, target.arm, signal="validity", success=row.success,
                            latency_ms=row.latency_ms, request_key=target.request_key)
-        return row.id
+        log_id = row.id
+    _maybe_check_alerts(ws, target, log_id)
+    return log_id
+
+
+def _maybe_check_alerts(ws: Workspace, target: _Target, log_id: int) -> None:
+    """Every ``monitoring.check_every``-th request of a deployment re-checks the alert thresholds.
+
+    Monitoring then needs no daemon: the process that serves is the one that notices a
+    breach (and, when configured, rolls back).
+    """
+    every = ws.settings.monitoring.check_every
+    if target.deployment_id is None or every <= 0 or log_id % every:
+        return
+    from lightdom_tui.registry.monitoring import check_deployments
+
+    check_deployments(ws)
 
 
 def remote_engine(ws: Workspace) -> Any:

@@ -18,6 +18,7 @@ from sqlmodel import Session, delete, select
 from lightdom_tui.db.jsoncol import dumps, loads
 from lightdom_tui.db.models import RunMetric, TrainingRun, utcnow
 from lightdom_tui.errors import LightdomError
+from lightdom_tui.processes import pid_alive
 
 if TYPE_CHECKING:  # pragma: no cover
     from lightdom_tui.training.callbacks import TrainingCallback
@@ -66,19 +67,6 @@ def library_versions() -> dict[str, str | None]:
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
     return versions
-
-
-def pid_alive(pid: int | None) -> bool:
-    """True when a process with ``pid`` exists on this machine."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def get_run(session: Session, run_id: int) -> TrainingRun:

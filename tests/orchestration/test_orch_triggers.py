@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -96,7 +97,7 @@ def test_two_schedulers_in_threads_never_double_run(ws):
         results = []
 
         # each scheduler has its own engine and connections, like a second process
-        # (opened here: alembic's migration context is not thread-safe)
+        # (opening one migrates under a lock, so threads may open at once)
         owns = [open_workspace(ws.root) for _ in range(2)]
 
         def scheduler(own, now=now, barrier=barrier, results=results):
@@ -217,3 +218,55 @@ def test_file_trigger_runs_on_change(ws, tmp_path):
         watcher.join(timeout=5)
     assert not watcher.is_alive()
     assert results and results[0].status == "completed" and results[0].metrics["rows"] == 1
+
+
+def test_runs_of_a_dead_process_are_failed_by_the_next_tick_and_by_stop(ws):
+    from lightdom_tui.orchestration.executor import request_stop
+
+    [workflow_id] = _scheduled(ws, 1)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that existed and ended: a run "killed mid-way"
+    with ws.session() as s:
+        dead = WorkflowRun(workflow_id=workflow_id, trigger="manual", pid=gone.pid)
+        alive = WorkflowRun(workflow_id=workflow_id, trigger="manual", pid=os.getpid())
+        s.add_all([dead, alive])
+        s.flush()
+        dead_id, alive_id = dead.id, alive.id
+    result = tick(ws, datetime.now(UTC), execute=False)
+    assert result.failed_stale == [dead_id]
+    with ws.session() as s:
+        row = s.get(WorkflowRun, dead_id)
+        assert (row.status, row.error) == ("failed", f"process {gone.pid} ended without finishing the run")
+        assert s.get(WorkflowRun, alive_id).status == "running"
+        assert request_stop(s, workflow_id=workflow_id) == [alive_id]
+
+
+def test_threads_opening_an_old_database_at_once_all_migrate_it(ws):
+    from alembic import command
+
+    from lightdom_tui.db.engine import _alembic_config, create_db_engine, current_revision, head_revision
+
+    ws.close()
+    engine = create_db_engine(ws.db_path)
+    config = _alembic_config(engine)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0001")
+    engine.dispose()
+    opened, errors = [], []
+
+    def open_it() -> None:
+        try:
+            opened.append(open_workspace(ws.root))
+        except Exception as exc:  # noqa: BLE001 - the assertion reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == [] and len(opened) == 4
+    assert {current_revision(w.engine) for w in opened} == {head_revision()}
+    for w in opened:
+        w.close()

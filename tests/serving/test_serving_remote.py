@@ -161,3 +161,27 @@ def test_ab_route_arm_and_test_are_recorded_on_result_and_log(remote_ws):
     assert sorted((o.request_key, o.signal, o.success) for o in outcomes) == [
         (key, "validity", False) for key in ("user-1", "user-2", "user-3", "user-4")
     ]
+
+
+def test_router_checks_alert_thresholds_every_nth_deployed_request(remote_ws):
+    """A deployed model that always fails locally raises an error-rate alert from serving alone."""
+    from lightdom_tui.db.models import Alert
+    from lightdom_tui.registry import deploy as dep
+    from lightdom_tui.registry.versions import register_version
+    from lightdom_tui.serving.router import generate_attributes
+
+    path = remote_ws.models_dir / "gguf" / "broken.gguf"
+    path.write_bytes(b"GGUF" + b"\0" * 64)
+    with remote_ws.session() as session:
+        register_version(session, version="broken", kind="gguf", format="gguf", path=path)
+    dep.deploy(remote_ws, "broken", ["attribute_generation"], health_check=dep.skip_health_check)
+    remote_ws.settings.monitoring.check_every = 1
+    # each request logs two attempts for the deployment: the local failure and the remote answer
+    for i in range(4):
+        assert generate_attributes(remote_ws, f"topic {i}", count=2).engine == "remote"
+    with remote_ws.session() as session:
+        assert session.exec(select(Alert)).all() == []  # 8 attempts: below the 10-request minimum
+    generate_attributes(remote_ws, "topic 4", count=2)
+    with remote_ws.session() as session:
+        alerts = session.exec(select(Alert)).all()
+    assert [(a.metric, a.value) for a in alerts] == [("error_rate", 0.5)]
