@@ -203,11 +203,12 @@ def _evaluate(ws: Any, stage: str, version: str, *, references: Path | None = No
                                                      "errors")} | {"n": result.n, "evaluation_id": result.evaluation_id}
 
 
-def run_demo(home: Path, *, steps: int | None = None, limit: int | None = None,
+def run_demo(home: Path, *, steps: int | None = None, limit: int | None = None, method: str | None = None,
              log: Callable[[str], None] = print) -> DemoReport:
     """Run the closed loop in workspace ``home`` (created if needed); returns the report.
 
-    ``steps`` caps the training steps (the preset's epochs otherwise); ``limit`` caps the
+    ``steps`` caps the training steps (the preset's epochs otherwise); ``method`` overrides
+    the preset's (``lora``: measured better here than ``qlora``); ``limit`` caps the
     number of held-out/validation items each evaluation uses (all by default).
     Raises :class:`DemoStageError` naming the stage that failed; the partial report is written.
     """
@@ -289,13 +290,15 @@ def run_demo(home: Path, *, steps: int | None = None, limit: int | None = None,
         def train() -> dict[str, Any]:
             train_fn = _service("train", "lightdom_tui.training.trainer", "train")
             request_cls = _service("train", "lightdom_tui.training.config", "TrainRequest")
-            overrides = {"max_steps": steps} if steps else {}
+            overrides: dict[str, Any] = {"max_steps": steps} if steps else {}
+            if method:
+                overrides["method"] = method
             result = train_fn(ws, request_cls(dataset=state["dataset"], preset=DEMO_PRESET, overrides=overrides))
             if result.status != "completed" or not result.adapter_version:
                 raise DemoStageError(f"demo stage 'train': run {result.run_id} ended {result.status}")
             state["adapter"] = result.adapter_version
             return {"run_id": result.run_id, "status": result.status, "adapter_version": result.adapter_version,
-                    "preset": DEMO_PRESET, "metrics": result.metrics}
+                    "preset": DEMO_PRESET, "overrides": overrides, "metrics": result.metrics}
 
         runner.stage("train", train)
 

@@ -21,6 +21,7 @@ def demo(
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Cap the training steps (default: the preset's epochs).")] = None,
     home: Annotated[Path | None, typer.Option("--home", help="Workspace to run in (default: a fresh temporary one).")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Evaluate on at most N items per set (default: all).")] = None,
+    method: Annotated[str | None, typer.Option("--method", help="lora or qlora (default: the preset's, lora).")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Init → ingest → rules → dataset → eval base → train → export → eval → simulate → deploy → generate."""
@@ -30,7 +31,7 @@ def demo(
 
     where = home or home_option(ctx) or Path(tempfile.mkdtemp(prefix="lightdom-demo-"))
     # Progress goes to stderr so that --json keeps stdout to one object.
-    report = run_demo(Path(where), steps=steps, limit=limit, log=lambda line: err_console.print(line, markup=False, highlight=False))
+    report = run_demo(Path(where), steps=steps, limit=limit, method=method, log=lambda line: err_console.print(line, markup=False, highlight=False))
     payload = {"home": report.home, "completed": report.completed, "chosen": report.chosen,
                "verdict": report.verdict, "table": table_rows(report),
                "stages": [{"name": s.name, "seconds": s.seconds, "ok": s.ok} for s in report.stages],

@@ -19,6 +19,7 @@ import os
 import random
 import shutil
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -148,9 +149,14 @@ def attach_lora(model: Any, config: TrainConfig) -> Any:
 
     checkpointing = {"use_reentrant": False}
     if config.method == "qlora":
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=config.gradient_checkpointing, gradient_checkpointing_kwargs=checkpointing
-        )
+        with warnings.catch_warnings():
+            # peft still asks transformers' deprecated `is_gradient_checkpointing`; the
+            # warning would land in the middle of the progress bar and means nothing here.
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            model = prepare_model_for_kbit_training(
+                model, use_gradient_checkpointing=config.gradient_checkpointing,
+                gradient_checkpointing_kwargs=checkpointing,
+            )
     elif config.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=checkpointing)
     model.config.use_cache = False
