@@ -7,6 +7,8 @@ and calls services in thread workers; nothing here touches the database.
 
 from __future__ import annotations
 
+import gc
+
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -24,6 +26,21 @@ from lightdom_tui.tui.widgets.status_bar import StatusBar
 from lightdom_tui.workspace import Workspace
 
 DARK, LIGHT = "textual-dark", "textual-light"
+GC_THRESHOLD_YOUNG = 20_000  # allocations between young collections (CPython default: 700)
+
+
+def calm_garbage_collector() -> None:
+    """Stop full collections from stalling keypresses once the app is up.
+
+    A full (gen 2) collection walks every object the app holds: Textual's widget tree,
+    SQLAlchemy's mappers, torch if a worker imported it. Measured on 200k examples, those
+    pauses were the whole p95 of page-down (210 ms with them, 69 ms after this). Freezing what
+    startup built moves it out of the collector's reach; a higher young-generation
+    threshold makes collections rarer. Cycles made later are still collected.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD_YOUNG, 50, 100)
 
 
 class LightdomApp(App[None]):
@@ -66,6 +83,7 @@ class LightdomApp(App[None]):
         pane = self.active_pane()
         if pane is not None:
             pane.focus_main()
+        self.call_after_refresh(calm_garbage_collector)
 
     # ----------------------------------------------------------------- panes
 

@@ -31,8 +31,19 @@ class RowView:
     source: str
     quality: float | None
     tokens: int | None
-    preview: str
     example: Any  # the service's row, for the detail view and actions
+    _preview: str | None = None
+
+    @property
+    def preview(self) -> str:
+        """The first user message on one line, parsed when the row is first painted.
+
+        A page of 200 rows is built in a worker thread that shares the GIL with the UI;
+        parsing every row's messages there stalled keypresses, and only ~30 rows show.
+        """
+        if self._preview is None:
+            self._preview = preview_of(self.example.messages_json)
+        return self._preview
 
 
 def preview_of(messages_json: str, width: int = 120) -> str:
@@ -59,7 +70,6 @@ def row_view(example: Any) -> RowView:
         source=example.source,
         quality=example.quality_score,
         tokens=example.token_count,
-        preview=preview_of(example.messages_json),
         example=example,
     )
 
