@@ -10,6 +10,7 @@ the one inside the GGUF (llama-cpp-python reads ``tokenizer.chat_template``).
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -203,3 +204,8 @@ def close_pools() -> None:
         _POOLS.clear()
     for pool in pools:
         pool.close()
+
+
+# Free llama.cpp models while the interpreter is still whole: left to garbage collection at
+# shutdown, a Llama's finaliser runs after llama_cpp's C bindings are torn down and raises.
+atexit.register(close_pools)

@@ -50,6 +50,7 @@ class CurationPane(Pane):
         super().__init__(workspace, **kwargs)
         self.filter_state = FilterState()
         self._detail_timer: Timer | None = None
+        self._position_text = ""
 
     def compose_pane(self) -> ComposeResult:
         yield FilterBar(id="curation-filters")
@@ -68,6 +69,9 @@ class CurationPane(Pane):
             yield Static("", id="examples-position")
 
     def on_built(self) -> None:
+        # The position line follows the cursor in the same tick: through the Highlighted
+        # message it changed a frame later, and every key paid for a second full render.
+        self.table.cursor_moved = self._update_title
         self.table.set_source(self._source())
         self._load_counters()
 
@@ -133,9 +137,12 @@ class CurationPane(Pane):
         title = f"examples · {self.filter_state.describe()} · {total} rows"
         if box.border_title != title:  # each assignment repaints the whole box: only on a new filter/count
             box.border_title = title
-        # The position changes on every key: a one-line Static repaints one line, not the box.
-        self.query_one("#examples-position", Static).update(
-            f"row {position} of {total} · {table.rows_in_memory:,} in memory", layout=False)
+        # The position changes on every key: a one-line Static repaints one line, not the box,
+        # and only when its text changed (each update costs a render).
+        text = f"row {position} of {total} · {table.rows_in_memory:,} in memory"
+        if text != self._position_text:
+            self._position_text = text
+            self.query_one("#examples-position", Static).update(text, layout=False)
 
     # ------------------------------------------------------------------ single-key actions
 

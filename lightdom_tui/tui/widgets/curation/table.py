@@ -106,6 +106,7 @@ class ExampleTable(WorkerErrors, ScrollView, can_focus=True):
         self._on_loaded: list[Callable[[], None]] = []
         self._style_cache: dict[str, Style] = {}
         self._style_cache_key: tuple | None = None
+        self.cursor_moved: Callable[[], None] | None = None  # called in the same tick as a move
 
     # ------------------------------------------------------------------ source
 
@@ -316,6 +317,8 @@ class ExampleTable(WorkerErrors, ScrollView, can_focus=True):
         elif index >= top + height:
             self.scroll_to(y=index - height + 1, animate=False, immediate=True)
         self.refresh()
+        if self.cursor_moved is not None:
+            self.cursor_moved()
         page = index // PAGE_SIZE
         self.request_page(page)
         if index % PAGE_SIZE > PAGE_SIZE - 2 * height:
