@@ -69,8 +69,9 @@ class MonitoringSettings:
     confidence_drop: float = 0.1
     rejection_rate: float = 0.20
     auto_rollback: bool = False
-    # The router checks the thresholds after every Nth request it serves from a deployment
-    # (the scheduler also checks on each tick); 0 = only `lightdom monitor check`.
+    # The router checks the thresholds about every Nth logged request (a deployment's request
+    # whose log id is a multiple of N); the scheduler checks on each tick; 0 = only
+    # `lightdom monitor check` and the scheduler.
     check_every: int = 10
 
 

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from lightdom_tui.commands._common import JsonOpt, emit, err_console, home_option
+from lightdom_tui.errors import LightdomError
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +30,10 @@ def demo(
 
     from lightdom_tui.demo import run_demo, table_rows
 
+    from lightdom_tui.training.config import METHOD_VALUES
+
+    if method is not None and method not in METHOD_VALUES:  # before minutes of evaluation, not after
+        raise LightdomError(f"--method {method!r}: expected one of {', '.join(METHOD_VALUES)}")
     where = home or home_option(ctx) or Path(tempfile.mkdtemp(prefix="lightdom-demo-"))
     # Progress goes to stderr so that --json keeps stdout to one object.
     report = run_demo(Path(where), steps=steps, limit=limit, method=method, log=lambda line: err_console.print(line, markup=False, highlight=False))

@@ -113,7 +113,9 @@ def _log(ws: Workspace, task_type: str, target: _Target, **fields: Any) -> int:
 
 
 def _maybe_check_alerts(ws: Workspace, target: _Target, log_id: int) -> None:
-    """Every ``monitoring.check_every``-th request of a deployment re-checks the alert thresholds.
+    """Re-check the alert thresholds when a deployment's request lands on a multiple of
+    ``monitoring.check_every`` in the request log (ids are shared by all deployments, so
+    this is about every Nth logged request, each engine attempt counting once).
 
     Monitoring then needs no daemon: the process that serves is the one that notices a
     breach (and, when configured, rolls back).

@@ -110,3 +110,18 @@ def test_qlora_nf4_trains_on_cpu(workspace, tiny_base, small_dataset) -> None:
     config = json.loads((Path(show_run(workspace, result.run_id).last_checkpoint) / "adapter" / "adapter_config.json").read_text())
     assert {name.rsplit(".", 1)[-1] for name in config["target_modules"]} == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
     assert show_run(workspace, result.run_id).method == "qlora"
+
+
+def test_layers_to_transform_puts_adapters_on_those_layers_only(workspace, tiny_base, small_dataset) -> None:
+    from safetensors import safe_open
+
+    overrides = {"max_steps": 1, "save_steps": 1, "eval_steps": 1, "max_seq_len": 128, "grad_accum": 1,
+                 "target_modules": ["q_proj", "v_proj"], "layers_to_transform": [1]}
+    result = train(workspace, TrainRequest(dataset=small_dataset, base=tiny_base, preset="tiny-cpu", method="lora",
+                                           overrides=overrides))
+    assert result.status == "completed"
+    adapter = Path(show_run(workspace, result.run_id).last_checkpoint) / "adapter"
+    assert json.loads((adapter / "adapter_config.json").read_text())["layers_to_transform"] == [1]
+    with safe_open(str(adapter / "adapter_model.safetensors"), "pt") as weights:
+        layers = {name.split("layers.")[1].split(".")[0] for name in weights.keys()}
+    assert layers == {"1"}  # the tiny model has layers 0 and 1
