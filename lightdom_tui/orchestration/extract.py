@@ -18,6 +18,7 @@ from typing import Any
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from lightdom_tui.errors import LightdomError
+from lightdom_tui.orchestration.fetch import FetchResult, read_file
 
 _ATTR_SUFFIX = re.compile(r"^(?P<css>.+?)@(?P<attr>[A-Za-z_:][-A-Za-z0-9_:.]*)$")
 _TOKEN = re.compile(r"""\.(?P<key>[^.\[\]]+)|\[(?P<index>-?\d+)\]|\[(?P<star>\*)\]|\[(?P<q>['"])(?P<qkey>.*?)(?P=q)\]""")
@@ -185,3 +186,64 @@ def parse_json(body: bytes | str) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ExtractError(f"malformed JSON: {exc}") from None
+
+
+# --------------------------------------------------------------------------- a whole page
+
+
+@dataclass(frozen=True)
+class StreamFields:
+    """What one data stream extracts: pre-split CSS specs for HTML, fields for JSON."""
+
+    html: tuple[CompiledField, ...]
+    json: tuple[Field, ...]
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ExtractJob:
+    """How a service's pages are extracted (picklable: worker processes get it with each chunk)."""
+
+    streams: tuple[StreamFields, ...]
+    max_bytes: int
+    format: str | None  # "json" / "html"; None: by the page's content type
+
+
+@dataclass
+class PageValues:
+    """One page's outcome: an error, or each stream's values in column order."""
+
+    source: str
+    error: str | None = None
+    values: list[list[Any]] | None = None
+    attempts: int = 1
+
+
+def stream_fields(fields: list[Field]) -> StreamFields:
+    """A data stream's fields in both forms."""
+    return StreamFields(tuple(compile_fields(fields)), tuple(fields), tuple(f.name for f in fields))
+
+
+def extract_result(result: FetchResult, job: ExtractJob) -> PageValues:
+    """Parse a fetched page once and extract every stream's values; errors become the page's error."""
+    if not result.ok:
+        return PageValues(result.source, error=result.error, attempts=result.attempts)
+    is_json = job.format == "json" if job.format else "json" in result.content_type.lower()
+    try:
+        if is_json:
+            doc = parse_json(result.body or b"")
+            values = []
+            for stream in job.streams:
+                found = extract_json(doc, list(stream.json))
+                values.append([found[name] for name in stream.names])
+        else:
+            tree = parse_html(result.body or b"")
+            values = [extract_html_values(tree, list(stream.html)) for stream in job.streams]
+    except ExtractError as exc:
+        return PageValues(result.source, error=str(exc), attempts=result.attempts)
+    return PageValues(result.source, values=values, attempts=result.attempts)
+
+
+def extract_page(source: str, job: ExtractJob) -> PageValues:
+    """Read a local page and extract it (in a worker process, or inline for small runs)."""
+    return extract_result(read_file(source, job.max_bytes), job)

@@ -94,7 +94,7 @@ class Fetcher:
         """Fetch a URL or a local path; retries transient failures; never raises for I/O."""
         started = time.monotonic()
         if not source.startswith(("http://", "https://")):
-            result = self._read_file(source)
+            result = read_file(source, self.options.max_bytes)
             result.elapsed_s = time.monotonic() - started
             return result
         o = self.options
@@ -142,23 +142,24 @@ class Fetcher:
                 chunks.append(chunk)
             return b"".join(chunks), response.status_code, response.headers.get("content-type", "")
 
-    def _read_file(self, source: str) -> FetchResult:
-        path = source.removeprefix("file://")
-        limit = self.options.max_bytes
-        try:
-            with open(path, "rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                if size > limit:
-                    return FetchResult(source, error=f"too large: {size} bytes > max_bytes {limit}")
-                body = handle.read()  # read(limit + 1) would allocate max_bytes per file
-        except OSError as exc:
-            return FetchResult(source, error=f"cannot read file: {exc.strerror or exc}")
-        if len(body) > limit:  # grew while we read it
-            return FetchResult(source, error=f"too large: more than max_bytes {limit}")
-        content_type = "application/json" if path.lower().endswith((".json", ".jsonl")) else "text/html"
-        return FetchResult(source, body=body, content_type=content_type)
-
     @staticmethod
     def _fail(source: str, reason: str, attempts: int, started: float, status: int | None = None) -> FetchResult:
         return FetchResult(source, error=reason, status=status, attempts=attempts,
                            elapsed_s=time.monotonic() - started)
+
+
+def read_file(source: str, max_bytes: int) -> FetchResult:
+    """A local page (``file://`` or a path) within ``max_bytes``; errors are returned, never raised."""
+    path = source.removeprefix("file://")
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > max_bytes:
+                return FetchResult(source, error=f"too large: {size} bytes > max_bytes {max_bytes}")
+            body = handle.read()  # read(max_bytes + 1) would allocate max_bytes per file
+    except OSError as exc:
+        return FetchResult(source, error=f"cannot read file: {exc.strerror or exc}")
+    if len(body) > max_bytes:  # grew while we read it
+        return FetchResult(source, error=f"too large: more than max_bytes {max_bytes}")
+    content_type = "application/json" if path.lower().endswith((".json", ".jsonl")) else "text/html"
+    return FetchResult(source, body=body, content_type=content_type)

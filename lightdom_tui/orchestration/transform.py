@@ -14,7 +14,7 @@ transformed element by element (so ``trim`` works on a list of headings).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -173,6 +173,20 @@ class Pipeline:
         for step in self._steps.get(name, ()):
             value = step(value)
         return value
+
+    def apply_column(self, name: str, values: Sequence[Any]) -> tuple[list[Any], dict[int, str]]:
+        """A column of values transformed; failures come back by index (their value becomes None)."""
+        steps = self._steps.get(name, ())
+        out: list[Any] = []
+        failed: dict[int, str] = {}
+        for index, value in enumerate(values):
+            try:
+                for step in steps:
+                    value = step(value)
+            except TransformError as exc:
+                failed[index], value = str(exc), None
+            out.append(value)
+        return out, failed
 
     def has_steps(self, name: str) -> bool:
         """Whether any step applies to this attribute (lets the executor skip the call)."""

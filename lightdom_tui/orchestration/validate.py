@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from collections.abc import Container, Sequence
 from typing import Any
 
 from lightdom_tui.errors import LightdomError
@@ -84,8 +85,8 @@ _EXACT_TYPES = {"string": (str,), "number": (int, float), "boolean": (bool,), "a
 class Validator:
     """Compiled rules of one attribute; ``errors(value)`` lists what is wrong (empty = valid).
 
-    Called once per attribute per page, so the common cases (right type, few rules)
-    return after a couple of checks.
+    The executor calls ``scan`` on a column of values (one batch of pages); ``errors``
+    explains one value.
     """
 
     name: str
@@ -98,24 +99,32 @@ class Validator:
         self._missing = (f"{self.name}: required value missing",) if self.rules.get("required") else _EMPTY
         self._type_only = not (set(self.rules) - {"required"})  # nothing to test after the type
         self._exact = _EXACT_TYPES.get(self.kind)  # exact type() match: True is not a number here
-        self.check = self._compile()
 
-    def _compile(self):  # noqa: ANN202 - returns the per-value check used on the hot path
-        """A closure with the common cases inlined: missing value, or right type and no further rules."""
-        missing, exact, type_only, full = self._missing, self._exact, self._type_only, self.errors
-        if exact is None or not type_only:
-            def check(value: Any) -> tuple[str, ...] | list[str]:
-                if value is None or value == "" or value == []:
-                    return missing
-                return full(value)
-        else:
-            def check(value: Any) -> tuple[str, ...] | list[str]:
-                if value is None or value == "" or value == []:
-                    return missing
-                if type(value) in exact:
-                    return _EMPTY
-                return full(value)
-        return check
+    def scan(self, values: Sequence[Any], skip: Container[int] = ()) -> tuple[int, list[tuple[int, Sequence[str]]]]:
+        """Check a column of values at once: (how many are missing, [(index, problems)] of the invalid).
+
+        The executor validates a batch of pages column by column, so the common case
+        (present, right type, no further rules) costs one loop step, not a call.
+        Indices in ``skip`` (values that already failed a transformation) are left out.
+        """
+        missing = 0
+        problems: list[tuple[int, Sequence[str]]] = []
+        required, exact, type_only, errors = self._missing, self._exact, self._type_only, self.errors
+        for index, value in enumerate(values):
+            if skip and index in skip:
+                continue
+            if value is None or value == "" or value == []:
+                if required:
+                    problems.append((index, required))
+                else:
+                    missing += 1
+            elif type_only and exact is not None and type(value) in exact:
+                continue
+            else:
+                found = errors(value)
+                if found:
+                    problems.append((index, found))
+        return missing, problems
 
     def errors(self, value: Any) -> tuple[str, ...] | list[str]:
         """Problems with ``value`` for this attribute (empty when valid)."""

@@ -165,3 +165,76 @@ def test_new_attribute_adds_a_column(ws, tmp_path):
     run_workflow(ws, w.id)
     rows = read_rows(ws.root, "sqlite:pages", ds.id, "pages")
     assert [(r["title"], r["heading"]) for r in rows] == [("T", None), ("T", "H")]
+
+
+def test_batches_of_local_pages_are_validated_column_by_column(ws, tmp_path):
+    """More pages than one row batch: every page's problems land on its own row, counts add up."""
+    from lightdom_tui.orchestration.executor import ROW_BATCH
+
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    total = ROW_BATCH + 37
+    for n in range(total):
+        price = "abc" if n % 50 == 7 else f"{n}.5"  # every 50th page: a price that cannot be cast
+        title = "" if n % 100 == 3 else f"Item {n}"  # every 100th page: a required title missing
+        note = f"<p class=note>{'x' * (30 if n % 10 == 5 else 3)}</p>" if n % 2 else ""  # odd pages have a note
+        (pages / f"p{n:04d}.html").write_text(f"<title>{title}</title><span class=price>{price}</span>{note}")
+    with ws.session() as s:
+        c = tree.create_campaign(s, "batch")
+        w = tree.create_workflow(s, c.id, "w")
+        svc = tree.create_service(s, w.id, "files", type="file", config={"paths": [str(pages / "*.html")]})
+        ds = tree.create_datastream(s, svc.id, "items", destination="sqlite:items",
+                                    transformations=[{"op": "cast", "to": "number", "attribute": "price"}])
+        tree.create_attribute(s, ds.id, "title", selector="title", validation={"required": True})
+        tree.create_attribute(s, ds.id, "price", type="number", selector="span.price", validation={"min": 0})
+        tree.create_attribute(s, ds.id, "note", selector="p.note", validation={"maxLength": 10})
+    result = run_workflow(ws, w.id)
+    assert result is not None and result.status == "completed"
+
+    bad_price = [n for n in range(total) if n % 50 == 7]
+    no_title = [n for n in range(total) if n % 100 == 3]
+    long_note = [n for n in range(total) if n % 10 == 5]
+    no_note = [n for n in range(total) if n % 2 == 0]
+    counts = result.metrics["attributes"][str(ds.id)]
+    assert counts["price"] == {"valid": total - len(bad_price), "invalid": len(bad_price), "missing": 0}
+    assert counts["title"] == {"valid": total - len(no_title), "invalid": len(no_title), "missing": 0}
+    assert counts["note"] == {"valid": total - len(no_note) - len(long_note), "invalid": len(long_note),
+                              "missing": len(no_note)}
+    assert result.metrics["invalid_values"] == len(bad_price) + len(no_title) + len(long_note)
+    assert result.metrics["rows"] == total
+
+    rows = {int(r["_source"].rsplit("p", 1)[1][:4]): r for r in read_rows(ws.root, "sqlite:items", ds.id, "items",
+                                                                          limit=total)}
+    assert len(rows) == total
+    assert rows[7]["price"] is None and loads(rows[7]["_errors"]) == ["price: cannot cast 'abc' to number"]
+    assert rows[3]["title"] is None and loads(rows[3]["_errors"]) == ["title: required value missing"]
+    assert rows[15]["note"] is None and "note: length 30 > maxLength 10" in loads(rows[15]["_errors"])
+    assert rows[ROW_BATCH + 1]["price"] == ROW_BATCH + 1.5 and rows[ROW_BATCH + 1]["_errors"] is None
+    with ws.session() as s:
+        warnings = [log.message for log in run_logs(s, workflow_id=w.id, level="warning", limit=1000)]
+    assert len(warnings) == len(set(bad_price) | set(no_title) | set(long_note))
+    assert any("p0007.html: stream items: price: cannot cast 'abc' to number" in m for m in warnings)
+
+
+def test_background_writer_reports_a_failed_write_once_and_writes_nothing_after(tmp_path):
+    from lightdom_tui.orchestration.destinations import BackgroundWriter, JsonlDestination
+
+    destination = JsonlDestination(tmp_path / "rows.jsonl", {"title": "string"})
+    writer = BackgroundWriter(destination)
+    writer.write([[1, "a", "t", None, "first"]])
+    deadline = time.monotonic() + 5
+    while (tmp_path / "rows.jsonl").read_text() == "" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    destination._file.close()  # the next write fails on the writer thread
+    writer.write([[1, "b", "t", None, "second"]])
+    deadline = time.monotonic() + 5
+    while writer._error is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        writer.write([[1, "c", "t", None, "third"]])
+    except ValueError as exc:
+        assert "closed file" in str(exc)
+    else:
+        raise AssertionError("the failed write was not reported")
+    writer.close()  # reported once: closing does not raise it again
+    assert [line.count('"first"') for line in (tmp_path / "rows.jsonl").read_text().splitlines()] == [1]
