@@ -9,10 +9,8 @@ attribute; new attributes add columns. Arrays and objects are stored as JSON tex
 from __future__ import annotations
 
 import json
-import queue
 import re
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -136,52 +134,6 @@ class JsonlDestination:
     def close(self) -> None:
         """Close the file."""
         self._file.close()
-
-
-class BackgroundWriter:
-    """Writes a destination's batches on its own thread, in order.
-
-    SQLite releases the GIL while it inserts, so the run parses the next pages while
-    the previous batch is written. The queue is bounded (the run waits rather than
-    piling batches up); the first write error is raised on the next ``write`` or on
-    ``close``, and later batches are not written after it.
-    """
-
-    def __init__(self, destination: SqliteDestination | JsonlDestination, *, depth: int = 4) -> None:
-        self.destination = destination
-        self.target = destination.target
-        self._batches: queue.Queue[list[list[Any]] | None] = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
-        self._reported = False
-        self._thread = threading.Thread(target=self._drain, name=f"writer-{self.target}", daemon=True)
-        self._thread.start()
-
-    def _drain(self) -> None:
-        while (rows := self._batches.get()) is not None:
-            if self._error is None:
-                try:
-                    self.destination.write(rows)
-                except BaseException as exc:  # noqa: BLE001 - handed to the run's thread by write()/close()
-                    self._error = exc
-
-    def _raise_error(self) -> None:
-        if self._error is not None and not self._reported:
-            self._reported = True  # raised once; later batches stay unwritten
-            raise self._error
-
-    def write(self, rows: list[list[Any]]) -> None:
-        """Queue a batch (the rows now belong to the writer); raises an earlier write's error."""
-        self._raise_error()
-        self._batches.put(rows)
-
-    def close(self) -> None:
-        """Write what is queued, close the destination, raise any write error."""
-        self._batches.put(None)
-        self._thread.join()
-        try:
-            self._raise_error()
-        finally:
-            self.destination.close()
 
 
 def open_destination(root: Path, datastream_id: int, name: str, destination: str,

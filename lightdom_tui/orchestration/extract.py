@@ -11,6 +11,7 @@ JSON paths are a small dotted/indexed subset of JSONPath: ``$.items[0].name``,
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -132,7 +133,7 @@ def compile_fields(fields: list[Field]) -> list[CompiledField]:
     return compiled
 
 
-def extract_html_values(tree: LexborHTMLParser, specs: list[CompiledField]) -> list[Any]:
+def extract_html_values(tree: LexborHTMLParser, specs: Sequence[CompiledField]) -> list[Any]:
     """Values in ``specs`` order (the executor's hot path: no dict, selectors pre-split)."""
     values: list[Any] = []
     append = values.append
@@ -238,7 +239,7 @@ def extract_result(result: FetchResult, job: ExtractJob) -> PageValues:
                 values.append([found[name] for name in stream.names])
         else:
             tree = parse_html(result.body or b"")
-            values = [extract_html_values(tree, list(stream.html)) for stream in job.streams]
+            values = [extract_html_values(tree, stream.html) for stream in job.streams]
     except ExtractError as exc:
         return PageValues(result.source, error=str(exc), attempts=result.attempts)
     return PageValues(result.source, values=values, attempts=result.attempts)
