@@ -152,11 +152,15 @@ def read_file(source: str, max_bytes: int) -> FetchResult:
     """A local page (``file://`` or a path) within ``max_bytes``; errors are returned, never raised."""
     path = source.removeprefix("file://")
     try:
-        with open(path, "rb") as handle:
+        with open(path, "rb", buffering=0) as handle:
             size = os.fstat(handle.fileno()).st_size
             if size > max_bytes:
                 return FetchResult(source, error=f"too large: {size} bytes > max_bytes {max_bytes}")
-            body = handle.read()  # read(max_bytes + 1) would allocate max_bytes per file
+            # one read of the known size (read() would stat the file again); a file that grew
+            # meanwhile, or reports no size (/proc, pipes), shows as longer and is read to the end
+            body = handle.read(size + 1)
+            if len(body) > size:
+                body += handle.readall()
     except OSError as exc:
         return FetchResult(source, error=f"cannot read file: {exc.strerror or exc}")
     if len(body) > max_bytes:  # grew while we read it

@@ -215,3 +215,17 @@ def test_batches_of_local_pages_are_validated_column_by_column(ws, tmp_path):
     assert len(warnings) == len(set(bad_price) | set(no_title) | set(long_note))
     assert any("p0007.html: stream items: price: cannot cast 'abc' to number" in m for m in warnings)
 
+
+
+def test_read_file_limits_and_files_without_a_size(tmp_path):
+    from lightdom_tui.orchestration.fetch import read_file
+
+    page = tmp_path / "page.html"
+    page.write_bytes(b"<h1>x</h1>" * 100)
+    assert read_file(str(page), 10_000).body == b"<h1>x</h1>" * 100
+    assert read_file(f"file://{page}", 10_000).content_type == "text/html"
+    assert "too large: 1000 bytes > max_bytes 999" in read_file(str(page), 999).error
+    assert "cannot read file" in read_file(str(tmp_path / "missing.html"), 999).error
+    status = read_file("/proc/self/status", 1_000_000)  # st_size 0, content not empty
+    assert status.ok and b"Name:" in status.body
+    assert "too large: more than max_bytes 10" in read_file("/proc/self/status", 10).error
