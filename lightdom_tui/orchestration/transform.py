@@ -43,35 +43,46 @@ def _elementwise(fn: Callable[[str], Any]) -> Step:
     return step
 
 
+def _cast_number(value: Any) -> Any:
+    text = value.strip().replace(",", "") if isinstance(value, str) else value  # "1,299.00"
+    number = float(text)
+    return int(number) if number.is_integer() and isinstance(text, str) and "." not in text else number
+
+
+def _cast_integer(value: Any) -> int:
+    return int(float(value.strip())) if isinstance(value, str) else int(value)
+
+
+def _cast_boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = str(value.strip() if isinstance(value, str) else value).lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(lowered)
+
+
+def _cast_date(value: Any) -> str:
+    return datetime.fromisoformat(str(value.strip() if isinstance(value, str) else value)).isoformat()
+
+
+_CASTS: dict[str, Callable[[Any], Any]] = {
+    "string": str, "number": _cast_number, "integer": _cast_integer, "boolean": _cast_boolean, "date": _cast_date,
+}
+
+
 def _cast(to: str) -> Step:
+    convert = _CASTS[to]  # chosen once per run, not per value
+
     def one(value: Any) -> Any:
         if value is None:
             return None
-        text = value.strip() if isinstance(value, str) else value
         try:
-            if to == "string":
-                return str(value)
-            if to == "number":
-                if isinstance(text, str):
-                    text = text.replace(",", "")  # thousands separators: "1,299.00"
-                number = float(text)
-                return int(number) if number.is_integer() and isinstance(text, str) and "." not in text else number
-            if to == "integer":
-                return int(float(text)) if isinstance(text, str) else int(text)
-            if to == "boolean":
-                if isinstance(text, bool):
-                    return text
-                lowered = str(text).lower()
-                if lowered in _TRUE:
-                    return True
-                if lowered in _FALSE:
-                    return False
-                raise ValueError(lowered)
-            if to == "date":
-                return datetime.fromisoformat(str(text)).isoformat()
+            return convert(value)
         except (ValueError, TypeError, OverflowError):
             raise TransformError(f"cannot cast {str(value)[:40]!r} to {to}") from None
-        return value
 
     def step(value: Any) -> Any:
         if value == "":

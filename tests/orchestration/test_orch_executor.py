@@ -229,3 +229,45 @@ def test_read_file_limits_and_files_without_a_size(tmp_path):
     status = read_file("/proc/self/status", 1_000_000)  # st_size 0, content not empty
     assert status.ok and b"Name:" in status.body
     assert "too large: more than max_bytes 10" in read_file("/proc/self/status", 10).error
+
+
+def test_validator_scan_agrees_with_errors_value_by_value():
+    """The column scan's quick tests must never pass a value that ``errors`` would reject (or the reverse)."""
+    from lightdom_tui.orchestration.validate import Validator
+
+    cases = [
+        ("string", {"minLength": 2, "maxLength": 5}), ("string", {"pattern": "^SKU-\\d+$"}),
+        ("string", {"enum": ["a", "bb"], "maxLength": 1}), ("string", {"required": True}),
+        ("array", {"minLength": 1, "maxLength": 2}), ("number", {"min": 0, "max": 10}),
+        ("number", {"min": 5}), ("number", {"enum": [1, 2.5]}), ("boolean", {"enum": [True]}),
+        ("date", {"minLength": 10}), ("object", {}),
+    ]
+    values = [None, "", [], "a", "bb", "abcdef", "SKU-12", "SKU-x", ["x"], ["x", "y", "z"], 0, -1, 5, 10.5,
+              2.5, 1, True, False, "2026-11-30", "not a date", {"k": 1}, 3.0]
+    for kind, rules in cases:
+        validator = Validator("f", kind, rules)
+        missing, problems = validator.scan(values)
+        flagged = dict(problems)
+        for index, value in enumerate(values):
+            expected = list(validator.errors(value))
+            assert list(flagged.get(index, [])) == expected, (kind, rules, value)
+        empties = sum(1 for v in values if v is None or v == "" or v == [])
+        assert missing == (0 if rules.get("required") else empties)
+
+
+def test_transformations_cast_trim_default_and_report_failures_by_index():
+    from lightdom_tui.orchestration.transform import Pipeline
+
+    pipeline = Pipeline([
+        {"op": "trim"}, {"op": "cast", "to": "number", "attribute": "price"},
+        {"op": "cast", "to": "boolean", "attribute": "stock"}, {"op": "cast", "to": "integer", "attribute": "qty"},
+        {"op": "cast", "to": "date", "attribute": "day"}, {"op": "default", "value": "n/a", "attribute": "note"},
+    ], ["price", "stock", "qty", "day", "note"])
+    prices, failed = pipeline.apply_column("price", [" 1,299.00 ", "12", "1e3", "abc", "", None, ["2", "3.5"]])
+    assert prices == [1299.0, 12, 1000, None, None, None, [2, 3.5]]
+    assert failed == {3: "cannot cast 'abc' to number"}
+    assert pipeline.apply_column("stock", ["Yes", " off ", True, "maybe"]) == (
+        [True, False, True, None], {3: "cannot cast 'maybe' to boolean"})
+    assert pipeline.apply_column("qty", ["7.9", 3.2]) == ([7, 3], {})
+    assert pipeline.apply_column("day", ["2026-11-30T10:00:00 "])[0] == ["2026-11-30T10:00:00"]
+    assert pipeline.apply_column("note", ["  a  b ", "", None, []]) == (["a b", "n/a", "n/a", "n/a"], {})
