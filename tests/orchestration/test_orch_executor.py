@@ -271,3 +271,23 @@ def test_transformations_cast_trim_default_and_report_failures_by_index():
     assert pipeline.apply_column("qty", ["7.9", 3.2]) == ([7, 3], {})
     assert pipeline.apply_column("day", ["2026-11-30T10:00:00 "])[0] == ["2026-11-30T10:00:00"]
     assert pipeline.apply_column("note", ["  a  b ", "", None, []]) == (["a b", "n/a", "n/a", "n/a"], {})
+
+
+def test_sqlite_destination_undoes_only_a_failed_batch(tmp_path):
+    import sqlite3
+
+    from lightdom_tui.orchestration.destinations import SqliteDestination
+
+    db = tmp_path / "streams.db"
+    dest = SqliteDestination(db, "t", {"title": "string"})
+    dest.write([[1, "a", "now", None, "first"]])
+    try:
+        dest.write([[1, "b", "now", None, "second"], [1, "c", "now", None]])  # the 2nd row lacks a column
+    except sqlite3.ProgrammingError:
+        pass
+    else:
+        raise AssertionError("a short row was accepted")
+    dest.write([[1, "d", "now", None, "third"]])
+    dest.close()
+    with sqlite3.connect(db) as conn:
+        assert [r[0] for r in conn.execute("SELECT title FROM t ORDER BY _id")] == ["first", "third"]
