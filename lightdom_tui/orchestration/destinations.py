@@ -8,9 +8,11 @@ attribute; new attributes add columns. Arrays and objects are stored as JSON tex
 
 from __future__ import annotations
 
+import atexit
 import json
 import re
 import sqlite3
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -57,6 +59,34 @@ def _cell(value: Any) -> Any:
     return value
 
 
+_idle_connections: dict[Path, sqlite3.Connection] = {}
+_idle_lock = threading.Lock()
+
+
+def _hold_open(path: Path) -> None:
+    """Keep one idle connection to the streams database for the life of the process.
+
+    Closing the last connection to a WAL database checkpoints it with an fsync (measured
+    6.5 ms, a twentieth of a 2,000-page run); while this one stays open a run closes in
+    0.2 ms and SQLite checkpoints as the WAL grows instead, and once more at exit.
+    """
+    with _idle_lock:
+        if path not in _idle_connections:
+            conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the WAL index; no lock kept
+            _idle_connections[path] = conn
+
+
+def close_idle_connections() -> None:
+    """Close the held connections (at exit: the last close checkpoints the WAL)."""
+    with _idle_lock:
+        while _idle_connections:
+            _idle_connections.popitem()[1].close()
+
+
+atexit.register(close_idle_connections)
+
+
 @dataclass
 class SqliteDestination:
     """Rows into one table of ``storage/datastreams.db`` (created/extended as needed)."""
@@ -71,6 +101,7 @@ class SqliteDestination:
         self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        _hold_open(self.path)
         quoted = '"' + self.table + '"'
         existing = {row[1] for row in self._conn.execute(f"PRAGMA table_info({quoted})")}
         if not existing:  # one CREATE with every column (cheaper than CREATE + one ALTER per attribute)
