@@ -5,7 +5,11 @@ file service, one data stream (SQLite destination, two transformations) and 10
 attributes with validation rules, and measures pages/s of ``run_workflow``. The
 baseline, measured in the same run over the same files, is a plain Python loop that
 reads each file, parses it with the same parser (selectolax/lexbor) and runs the same
-10 selectors. Overhead = executor time / baseline time (target ≤ 1.3×).
+10 selectors. Overhead = executor time / baseline time (target ≤ 1.3×). The two sides
+alternate, N times each: ``overhead_x`` is best-of-N over best-of-N, and
+``overhead_x_median_paired`` the median of each executor run over the baseline run just
+before it, which the target is judged on (this machine's speed drifts by tens of percent
+within seconds, and a lucky minimum on either side moves the first figure by ±0.15).
 
     nice -n 10 .venv/bin/python bench/workflow.py            # 2,000 pages
     nice -n 10 .venv/bin/python bench/workflow.py --quick    # 400 pages
@@ -115,7 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=2000)
     parser.add_argument("--quick", action="store_true", help="400 pages")
-    parser.add_argument("--repeats", type=int, default=11, help="best of N for both sides (interleaved)")
+    parser.add_argument("--repeats", type=int, default=21, help="best of N for both sides (interleaved)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "workflow.json")
     args = parser.parse_args()
     pages = 400 if args.quick else args.pages
@@ -167,7 +171,9 @@ def main() -> None:
         "load_average_1m": round(os.getloadavg()[0], 2),
         "cpu_count": os.cpu_count(),
         "target_overhead_x": 1.3,
-        "meets_target": executor / baseline <= 1.3,
+        # judged on the paired median: on this machine the ratio of the two minimums swung from
+        # 1.09 to 1.38 between two runs of the same code, the paired median by less than 0.1
+        "meets_target": statistics.median(e / b for e, b in zip(executor_times, baseline_times)) <= 1.3,
         "executor_includes": "file read, parse, extract, 2 transformations, 10 validators, SQLite writes (background thread), run logs and metrics",
         "python": platform.python_version(),
         "machine": platform.machine(),

@@ -19,7 +19,7 @@ from typing import Any
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
 from lightdom_tui.errors import LightdomError
-from lightdom_tui.orchestration.fetch import FetchResult, read_file
+from lightdom_tui.orchestration.fetch import JSON_SUFFIXES, FetchResult, read_local
 
 _ATTR_SUFFIX = re.compile(r"^(?P<css>.+?)@(?P<attr>[A-Za-z_:][-A-Za-z0-9_:.]*)$")
 _TOKEN = re.compile(r"""\.(?P<key>[^.\[\]]+)|\[(?P<index>-?\d+)\]|\[(?P<star>\*)\]|\[(?P<q>['"])(?P<qkey>.*?)(?P=q)\]""")
@@ -203,7 +203,7 @@ class StreamFields:
 
 @dataclass(frozen=True)
 class ExtractJob:
-    """How a service's pages are extracted (picklable: worker processes get it with each chunk)."""
+    """How a service's pages are parsed and which values each of its data streams takes."""
 
     streams: tuple[StreamFields, ...]
     max_bytes: int
@@ -225,26 +225,35 @@ def stream_fields(fields: list[Field]) -> StreamFields:
     return StreamFields(tuple(compile_fields(fields)), tuple(fields), tuple(f.name for f in fields))
 
 
-def extract_result(result: FetchResult, job: ExtractJob) -> PageValues:
-    """Parse a fetched page once and extract every stream's values; errors become the page's error."""
-    if not result.ok:
-        return PageValues(result.source, error=result.error, attempts=result.attempts)
-    is_json = job.format == "json" if job.format else "json" in result.content_type.lower()
+def _extract_body(source: str, body: bytes, is_json: bool, job: ExtractJob, attempts: int = 1) -> PageValues:
     try:
         if is_json:
-            doc = parse_json(result.body or b"")
+            doc = parse_json(body)
             values = []
             for stream in job.streams:
                 found = extract_json(doc, list(stream.json))
                 values.append([found[name] for name in stream.names])
         else:
-            tree = parse_html(result.body or b"")
+            tree = parse_html(body)
             values = [extract_html_values(tree, stream.html) for stream in job.streams]
     except ExtractError as exc:
-        return PageValues(result.source, error=str(exc), attempts=result.attempts)
-    return PageValues(result.source, values=values, attempts=result.attempts)
+        return PageValues(source, error=str(exc), attempts=attempts)
+    return PageValues(source, values=values, attempts=attempts)
+
+
+def extract_result(result: FetchResult, job: ExtractJob) -> PageValues:
+    """Parse a fetched page once and extract every stream's values; errors become the page's error."""
+    if not result.ok:
+        return PageValues(result.source, error=result.error, attempts=result.attempts)
+    is_json = job.format == "json" if job.format else "json" in result.content_type.lower()
+    return _extract_body(result.source, result.body or b"", is_json, job, result.attempts)
 
 
 def extract_page(source: str, job: ExtractJob) -> PageValues:
-    """Read a local page and extract it (in a worker process, or inline for small runs)."""
-    return extract_result(read_file(source, job.max_bytes), job)
+    """Read a local page and extract it (the executor's loop over a file service)."""
+    path = source.removeprefix("file://")
+    body, error = read_local(path, job.max_bytes)
+    if body is None:
+        return PageValues(source, error=error)
+    is_json = job.format == "json" if job.format else path.lower().endswith(JSON_SUFFIXES)
+    return _extract_body(source, body, is_json, job)

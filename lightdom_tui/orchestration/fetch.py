@@ -148,22 +148,33 @@ class Fetcher:
                            elapsed_s=time.monotonic() - started)
 
 
-def read_file(source: str, max_bytes: int) -> FetchResult:
-    """A local page (``file://`` or a path) within ``max_bytes``; errors are returned, never raised."""
-    path = source.removeprefix("file://")
+JSON_SUFFIXES = (".json", ".jsonl")
+
+
+def read_local(path: str, max_bytes: int) -> tuple[bytes, None] | tuple[None, str]:
+    """``(body, None)``, or ``(None, why not)`` for a missing, unreadable or too large file."""
     try:
         with open(path, "rb", buffering=0) as handle:
             size = os.fstat(handle.fileno()).st_size
             if size > max_bytes:
-                return FetchResult(source, error=f"too large: {size} bytes > max_bytes {max_bytes}")
+                return None, f"too large: {size} bytes > max_bytes {max_bytes}"
             # one read of the known size (read() would stat the file again); a file that grew
             # meanwhile, or reports no size (/proc, pipes), shows as longer and is read to the end
             body = handle.read(size + 1)
             if len(body) > size:
                 body += handle.readall()
     except OSError as exc:
-        return FetchResult(source, error=f"cannot read file: {exc.strerror or exc}")
+        return None, f"cannot read file: {exc.strerror or exc}"
     if len(body) > max_bytes:  # grew while we read it
-        return FetchResult(source, error=f"too large: more than max_bytes {max_bytes}")
-    content_type = "application/json" if path.lower().endswith((".json", ".jsonl")) else "text/html"
+        return None, f"too large: more than max_bytes {max_bytes}"
+    return body, None
+
+
+def read_file(source: str, max_bytes: int) -> FetchResult:
+    """A local page (``file://`` or a path) within ``max_bytes``; errors are returned, never raised."""
+    path = source.removeprefix("file://")
+    body, error = read_local(path, max_bytes)
+    if error is not None:
+        return FetchResult(source, error=error)
+    content_type = "application/json" if path.lower().endswith(JSON_SUFFIXES) else "text/html"
     return FetchResult(source, body=body, content_type=content_type)
