@@ -5,11 +5,13 @@ One run, step by step:
 1. claim a ``WorkflowRun`` row (a scheduled due time can be claimed once: the
    ``(workflow_id, due_time)`` unique constraint decides between racing schedulers);
 2. snapshot the tree below the workflow into plain dataclasses (no session held);
-3. per service, fetch sources with at most ``workflow.concurrency`` in flight;
-   every page is parsed once and each data stream extracts its attributes,
-   applies its transformations and validates against the attribute rules;
-4. rows go to each stream's destination in batches; per-page problems become log
-   lines; between pages the run checks ``stop_requested`` (cooperative stop);
+3. per service, fetch network sources with at most ``workflow.concurrency`` in
+   flight (local files are read in order on the run's thread); every page is parsed
+   once, on the thread that fetched it, and each data stream takes its values;
+4. every ``ROW_BATCH`` pages (and at least once a second) each stream transforms and
+   validates its buffered values column by column and writes the rows to its
+   destination; per-page problems become log lines; between pages the run checks
+   ``stop_requested`` (cooperative stop);
 5. metrics (pages, rows, invalid values, duration, success rate …) and the final
    status (completed / failed / stopped) are stored on the run.
 
