@@ -49,7 +49,7 @@ from lightdom_tui.orchestration.extract import (
     stream_fields,
 )
 from lightdom_tui.orchestration.fetch import Fetcher, FetchOptions, FetchResult
-from lightdom_tui.orchestration.transform import Pipeline, TransformError
+from lightdom_tui.orchestration.transform import Pipeline
 from lightdom_tui.orchestration.validate import Validator
 from lightdom_tui.processes import pid_alive
 from lightdom_tui.workspace import Workspace
@@ -311,7 +311,7 @@ class _StreamSink:
             self.flush()
 
     def flush(self) -> None:
-        """Transform, validate and count the buffered pages, then queue their rows for writing."""
+        """Transform, validate and count the buffered pages, then write their rows."""
         if not self.pages:
             return
         sources, pages, self.sources, self.pages = self.sources, self.pages, [], []
@@ -458,9 +458,7 @@ def _run_files(sources: list[str], job: ExtractJob, sinks: list[_StreamSink], ru
         if run.should_stop():
             return
         _handle_page(sinks, extract_page(source, job), run)
-        if progress is not None:
-            progress(run.m["pages"], run.m["sources"])
-        run.flush()
+        _tick(run, progress)
 
 
 def _run_pool(sources: list[str], load: Callable[[str], PageValues], sinks: list[_StreamSink],

@@ -164,7 +164,7 @@ def extract_html(html: str | bytes | LexborHTMLParser, fields: list[Field]) -> d
     return dict(zip((spec[0] for spec in specs), extract_html_values(tree, specs)))
 
 
-def extract_json(data: Any, fields: list[Field]) -> dict[str, Any]:
+def extract_json(data: Any, fields: Sequence[Field]) -> dict[str, Any]:
     """Values of ``fields`` in one parsed JSON document."""
     values: dict[str, Any] = {}
     for item in fields:
@@ -231,7 +231,7 @@ def _extract_body(source: str, body: bytes, is_json: bool, job: ExtractJob, atte
             doc = parse_json(body)
             values = []
             for stream in job.streams:
-                found = extract_json(doc, list(stream.json))
+                found = extract_json(doc, stream.json)
                 values.append([found[name] for name in stream.names])
         else:
             tree = parse_html(body)

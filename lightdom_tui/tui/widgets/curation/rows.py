@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from rich.style import Style
 from rich.text import Text
 
 STATUS_STYLE = {"pending": "yellow", "approved": "green", "rejected": "red"}

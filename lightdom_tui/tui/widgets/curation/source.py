@@ -76,7 +76,6 @@ def edit(workspace: Workspace, example_id: int, messages_text: str) -> int:
         messages = json.loads(messages_text)
     except ValueError as exc:
         raise LightdomError(f"example {example_id}: edited messages are not valid JSON: {exc}") from exc
-    actions = service("curation.actions")
     if not isinstance(messages, list):
         raise LightdomError(f"example {example_id}: edited messages must be a JSON list of messages")
     result = service("curation.actions").edit_example(workspace, example_id, messages)
