@@ -6,11 +6,19 @@ duplicates + quarantined``. Each batch (rows, quarantine rows and the file's pro
 ``IngestFile.lines_done``) is committed in one transaction, so a killed ingest resumes
 where it stopped, neither losing nor duplicating rows; a finished file (same sha256)
 is skipped on re-ingest.
+
+The progress update is also the file's claim: it only applies when ``lines_done`` is
+still where this ingest started the batch, so of two ingests of one file the second
+finds its claim taken, rolls its batch back and stops (no doubled quarantine rows).
+A file is marked done only when the bytes read hash to the sha256 it was claimed under
+and its size and mtime did not move while it was read; otherwise the batch in hand is
+dropped and the file stays ``running`` to be resumed (it is listed in ``incomplete``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -24,7 +32,7 @@ from lightdom_tui.curation import rawdb
 from lightdom_tui.curation.formats import RecordError, parse_record
 from lightdom_tui.curation.normalise import canonical_messages, hash_bytes, near_hash, near_text, serialise_bytes
 from lightdom_tui.curation.quality import assess
-from lightdom_tui.curation.reader import RawItem, is_data_file, iter_items
+from lightdom_tui.curation.reader import ByteSource, RawItem, is_data_file, iter_items
 from lightdom_tui.db.jsoncol import dumps
 from lightdom_tui.errors import LightdomError
 from lightdom_tui.workspace import Workspace
@@ -68,6 +76,7 @@ class IngestReport:
     paraphrase_check: str = "done"  # done / deferred (too many rows) / none
     files: int = 0
     skipped_files: list[str] = field(default_factory=list)  # already ingested (same sha256)
+    incomplete: list[str] = field(default_factory=list)  # "path: why" for files left to resume
     errors: list[IngestError] = field(default_factory=list)
     imported_ids: list[int] = field(default_factory=list, repr=False)
 
@@ -93,6 +102,24 @@ class PreparedRow:
     status: str = "pending"
     parent_id: int | None = None
     reject_reason: str | None = None
+
+
+class ClaimLost(Exception):
+    """Another ingest advanced this file's progress first; this batch was rolled back."""
+
+
+@dataclass
+class Batch:
+    """Records of one file read since its last commit, and the progress they move it to."""
+
+    file_id: int
+    start: int  # IngestFile.lines_done this batch continues from (the claim)
+    end: int
+    done: bool
+    rows: list[PreparedRow]
+    quarantine: list[tuple]
+    errors: list[IngestError]
+    read: int
 
 
 def prepare_record(
@@ -167,12 +194,23 @@ class BatchWriter:
         self.report = report
         self.keep_ids = keep_ids
 
-    def commit(self, rows: list[PreparedRow], quarantine: list[tuple], progress_sql: tuple | None) -> list[int]:
-        """Insert one batch atomically; returns the new example ids (duplicates skipped)."""
+    def commit(self, batch: Batch) -> list[int]:
+        """Insert one batch atomically if its claim holds; returns the new example ids (duplicates skipped).
+
+        Raises ClaimLost (nothing written) when the file's progress is no longer ``batch.start``.
+        """
         conn = self.conn
         now = rawdb.db_now()
+        rows, quarantine = batch.rows, batch.quarantine
         conn.execute("BEGIN IMMEDIATE")
         try:
+            claimed = conn.execute(
+                "UPDATE ingestfile SET lines_done = ?, status = ?, finished_at = ? "
+                "WHERE id = ? AND lines_done = ? AND status = 'running'",
+                (batch.end, "done" if batch.done else "running", now if batch.done else None,
+                 batch.file_id, batch.start)).rowcount
+            if claimed != 1:
+                raise ClaimLost()
             fresh: dict[str, PreparedRow] = {}
             duplicates = 0
             for row in rows:
@@ -210,12 +248,13 @@ class BatchWriter:
             conn.executemany(rawdb.INSERT_EXAMPLE, params)
             if quarantine:
                 conn.executemany(rawdb.INSERT_QUARANTINE, [(now, *q) for q in quarantine])
-            if progress_sql:
-                conn.execute(*progress_sql)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        self.report.read += batch.read
+        for error in batch.errors:
+            self.report.add_error(error.file, error.line, error.reason)
         self.report.imported += len(ids)
         self.report.duplicates += duplicates
         self.report.near_duplicates += near
@@ -224,16 +263,25 @@ class BatchWriter:
         return ids
 
 
-def _start_file(conn, path: Path, sha: str) -> tuple[int, int, str]:  # noqa: ANN001
-    """Find or create the IngestFile row: (id, lines_done, status)."""
-    row = conn.execute("SELECT id, lines_done, status FROM ingestfile WHERE sha256 = ?", (sha,)).fetchone()
-    if row:
-        return row
-    cursor = conn.execute(
-        "INSERT INTO ingestfile (path, sha256, size_bytes, lines_done, status, created_at) VALUES (?, ?, ?, 0, 'running', ?)",
-        (str(path), sha, path.stat().st_size, rawdb.db_now()),
-    )
-    return cursor.lastrowid, 0, "running"
+def _start_file(conn, path: Path, sha: str, size: int) -> tuple[int, int, str]:  # noqa: ANN001
+    """Find or create the IngestFile row in one transaction: (id, lines_done, status)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "INSERT OR IGNORE INTO ingestfile (path, sha256, size_bytes, lines_done, status, created_at) "
+            "VALUES (?, ?, ?, 0, 'running', ?)", (str(path), sha, size, rawdb.db_now()))
+        row = conn.execute("SELECT id, lines_done, status FROM ingestfile WHERE sha256 = ?", (sha,)).fetchone()
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return row
+
+
+def file_state(path: Path) -> tuple[int, int]:
+    """(size, mtime_ns): what must not move while a file is read."""
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _quarantine_row(name: str, item: RawItem, reason: str) -> tuple:
@@ -271,11 +319,11 @@ class _Committer:
                 except BaseException as exc:  # noqa: BLE001 - re-raised in the reading thread
                     self.error = exc
 
-    def submit(self, rows: list[PreparedRow], quarantine: list[tuple], progress_sql: tuple) -> None:
+    def submit(self, batch: Batch) -> None:
         """Queue one batch (blocks while two are waiting)."""
         if self.error is not None:
             raise self.error
-        self.queue.put((rows, quarantine, progress_sql))
+        self.queue.put((batch,))
 
     def close(self) -> None:
         """Wait for every queued batch to be committed; raise the writer's error if any."""
@@ -297,59 +345,83 @@ def ingest_file(
     """Ingest one file in batches, resuming after its last committed position."""
     report = writer.report
     conn = writer.conn
-    sha = file_sha256(path)
-    file_id, lines_done, status = _start_file(conn, path, sha)
+    name = str(path)
+    try:
+        state = file_state(path)  # before hashing: a change after this point is seen below
+        sha = file_sha256(path)
+    except OSError as exc:
+        raise LightdomError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    file_id, lines_done, status = _start_file(conn, path, sha, state[0])
     if status == "done":
-        report.skipped_files.append(str(path))
+        report.skipped_files.append(name)
         return
     report.files += 1
-    name = str(path)
     short = path.name
     row_source = source or "__file__"
     context = ws.settings.curation.context_tokens
     batch_size = max(1, ws.settings.curation.batch_size)
-    size = path.stat().st_size
+    bytes_source = ByteSource(path)
     rows: list[PreparedRow] = []
     quarantine: list[tuple] = []
-    position = lines_done
+    errors: list[IngestError] = []
+    start = position = lines_done
+    read_before = report.read
+    seen = 0
     committer = _Committer(writer)
 
-    def flush(done: bool = False) -> None:
-        nonlocal rows, quarantine
-        progress_sql = (
-            "UPDATE ingestfile SET lines_done = ?, status = ?, finished_at = ? WHERE id = ?",
-            (position, "done" if done else "running", rawdb.db_now() if done else None, file_id),
-        )
-        committer.submit(rows, quarantine, progress_sql)
-        rows, quarantine = [], []
+    def flush(done: bool = False, end: int | None = None) -> None:
+        nonlocal rows, quarantine, errors, start
+        end = position if end is None else end
+        committer.submit(Batch(file_id, start, end, done, rows, quarantine, errors, len(rows) + len(quarantine)))
+        rows, quarantine, errors, start = [], [], [], end
         if progress:
-            progress(IngestProgress(short, position, size, done, report.read, report.imported))
+            progress(IngestProgress(short, position, state[0], done, read_before + seen, report.imported))
 
+    def changed() -> bool:
+        try:
+            return file_state(path) != state
+        except OSError:
+            return True
+
+    why = None
     try:
-        pending = 0
-        for item in iter_items(path, skip=lines_done):
-            report.read += 1
-            position = item.position
-            pending += 1
-            if item.error is None:
-                try:
-                    rows.append(prepare_record(item.value, source=row_source, task_type=task_type,
-                                               context_tokens=context, origin=f"{short}:{item.line}",
-                                               file_name=short))
-                except RecordError as exc:
-                    item.error = str(exc)
-                except RecursionError:
-                    item.error = "nested too deeply"
-            if item.error is not None:
-                reason = f"line {item.line}: {item.error}"
-                quarantine.append(_quarantine_row(name, item, reason))
-                report.add_error(name, item.line, reason)
-            if pending >= batch_size:
-                flush()
-                pending = 0
-        flush(done=True)
-    finally:
-        committer.close()
+        try:
+            for item in iter_items(path, skip=lines_done, source=bytes_source):
+                seen += 1
+                position = item.position
+                if item.error is None:
+                    try:
+                        rows.append(prepare_record(item.value, source=row_source, task_type=task_type,
+                                                   context_tokens=context, origin=f"{short}:{item.line}",
+                                                   file_name=short))
+                    except RecordError as exc:
+                        item.error = str(exc)
+                    except RecursionError:
+                        item.error = "nested too deeply"
+                if item.error is not None:
+                    reason = f"line {item.line}: {item.error}"
+                    quarantine.append(_quarantine_row(name, item, reason))
+                    errors.append(IngestError(name, item.line, reason))
+                if len(rows) + len(quarantine) >= batch_size:
+                    if changed():  # what is in hand may be the changed content: drop it, resume later
+                        why = "changed while being read"
+                        break
+                    flush()
+            if why is None:
+                if changed():
+                    why = "changed while being read"
+                elif bytes_source.hexdigest() != sha:  # same size and mtime, other bytes: start over
+                    why = "its content changed while being read"
+                    rows, quarantine, errors = [], [], []
+                    flush(end=0)
+                else:
+                    flush(done=True)
+        finally:
+            committer.close()
+    except ClaimLost:
+        why = "another ingest is reading it"
+    if why is not None:
+        report.incomplete.append(f"{name}: {why}; nothing of the unfinished batch was kept, ingest it again")
 
 
 def ingest_paths(

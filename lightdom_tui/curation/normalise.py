@@ -10,6 +10,7 @@ spaces, so equal conversations give equal text and the same ``content_hash``.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import orjson
@@ -48,6 +49,21 @@ def _content(value: Any, where: str, *, allow_none: bool) -> str | None:
     raise RecordError(f"{where}: expected a string, got {type(value).__name__}")
 
 
+def _check_arguments(text: str, where: str) -> None:
+    """Tool-call arguments must be a JSON object: a model trained on anything else learns broken calls."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        try:  # the stdlib parser names the fault (and reads integers orjson cannot)
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RecordError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        except (ValueError, RecursionError):
+            raise RecordError(f"{where}: not valid JSON (a number or nesting beyond the limits)") from None
+    if not isinstance(value, dict):
+        raise RecordError(f"{where}: expected a JSON object, got {type(value).__name__}")
+
+
 def _tool_calls(value: Any, where: str) -> list[dict[str, Any]]:
     if not isinstance(value, list) or not value:
         raise RecordError(f"{where}: expected a non-empty list")
@@ -67,6 +83,7 @@ def _tool_calls(value: Any, where: str) -> list[dict[str, Any]]:
             arguments = _dumps(arguments)
         elif not isinstance(arguments, str):
             raise RecordError(f"{at}.function.arguments: expected a JSON string, got {type(arguments).__name__}")
+        _check_arguments(arguments, f"{at}.function.arguments")
         call_id = call.get("id")
         if call_id is None:
             call_id = f"call_{index}"
@@ -81,7 +98,7 @@ def canonical_messages(raw: list[Any]) -> list[dict[str, Any]]:
     if not raw:
         raise RecordError("messages: empty")
     out: list[dict[str, Any]] = []
-    has_assistant = False
+    has_assistant = has_user = False
     for index, message in enumerate(raw):
         where = f"messages[{index}]"
         if not isinstance(message, dict):
@@ -112,10 +129,13 @@ def canonical_messages(raw: list[Any]) -> list[dict[str, Any]]:
                 item["name"] = message["name"]
             out.append(item)
         else:
+            has_user = has_user or role == "user"
             out.append({"role": role, "content": _content(message.get("content"), f"{where}.content",
                                                           allow_none=False)})
     if not has_assistant:
         raise RecordError("messages: no assistant message (nothing to learn from)")
+    if not has_user:
+        raise RecordError("messages: no user message (nothing the answer responds to)")
     return out
 
 
