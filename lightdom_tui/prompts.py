@@ -53,12 +53,21 @@ class PromptConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> PromptConfig:
-        """Build from a stored ``{"system", "user_template"}`` dict (defaults for what is missing)."""
+        """Build from a stored ``{"system", "user_template"}`` dict (defaults for what is missing).
+
+        An empty system string is kept: examples without a system message train (and are
+        served) without one.
+        """
         data = data or {}
+        system = data.get("system")
         return cls(
-            system=data.get("system") or DEFAULT_SYSTEM_PROMPT,
+            system=DEFAULT_SYSTEM_PROMPT if not isinstance(system, str) else system,
             user_template=data.get("user_template") or DEFAULT_USER_TEMPLATE,
         )
+
+    def to_dict(self) -> dict[str, str]:
+        """The stored form."""
+        return {"system": self.system, "user_template": self.user_template}
 
 
 def render_attribute_messages(
@@ -68,7 +77,74 @@ def render_attribute_messages(
     prompts = prompts or PromptConfig()
     context_block = f"\nContext: {context.strip()}" if context and context.strip() else ""
     user = prompts.user_template.format(topic=topic.strip(), count=count, context_block=context_block)
-    return [{"role": "system", "content": prompts.system}, {"role": "user", "content": user}]
+    system = [{"role": "system", "content": prompts.system}] if prompts.system else []
+    return [*system, {"role": "user", "content": user}]
+
+
+def version_prompts(stored: Any, task_type: str = ATTRIBUTE_TASK) -> PromptConfig:
+    """THE answer to "which system prompt and user template does this model version use".
+
+    ``stored`` is a version (anything with ``prompts_json``), its JSON text, or the decoded
+    dict: per task type ``{"system", "user_template"}`` as recorded from the dataset the
+    version was trained on and copied through merge and export. Attribute requests under
+    another label (a deployment's ``health_check`` canary) use the attribute entry, and a
+    flat ``{"system", "user_template"}`` dict is accepted. A base model with nothing recorded
+    gets the product default. Serving, evaluation, simulation and canaries all call this.
+    """
+    if hasattr(stored, "prompts_json"):
+        stored = stored.prompts_json
+    if isinstance(stored, str):
+        try:
+            stored = json.loads(stored or "{}")
+        except json.JSONDecodeError:
+            stored = {}
+    stored = stored if isinstance(stored, dict) else {}
+    for key in (task_type, ATTRIBUTE_TASK):
+        if isinstance(stored.get(key), dict):
+            return PromptConfig.from_dict(stored[key])
+    if "system" in stored or "user_template" in stored:
+        return PromptConfig.from_dict(stored)
+    return PromptConfig()
+
+
+_TOPIC_MARK, _COUNT_MARK = "\x00TOPIC\x00", "\x00COUNT\x00"
+
+
+def infer_attribute_prompt(
+    messages: list[dict[str, Any]], topic: str, count: int | None, context: str | None = None
+) -> PromptConfig | None:
+    """The system prompt and user template an attribute example was written with, or None.
+
+    The first user message becomes the template: the topic (and the count, as a whole
+    number) are replaced by ``{topic}`` / ``{count}``, braces in the wording are escaped,
+    a trailing ``Context: …`` block becomes ``{context_block}`` (one is appended when the
+    wording has none, so served requests with context keep working). Accepted only when
+    rendering the template back reproduces the example's system and user messages exactly.
+    """
+    system = messages[0]["content"] if messages and messages[0].get("role") == "system" else ""
+    user = next((m.get("content") for m in messages if m.get("role") == "user"), None)
+    topic = (topic or "").strip()
+    if not isinstance(user, str) or not isinstance(system, str) or not topic or topic not in user:
+        return None
+    body, context_text = user, (context or "").strip()
+    if not context_text:  # a context block the metadata does not name (campaign examples): split it off
+        found = re.search(r"\nContext: (.+)\Z", body, re.DOTALL)
+        context_text = found.group(1).strip() if found and topic not in found.group(1) else ""
+    block = f"\nContext: {context_text}"
+    if context_text and body.endswith(block):
+        body = body[: -len(block)]
+    marked = body.replace(topic, _TOPIC_MARK, 1)
+    if count is not None:
+        marked = re.sub(rf"(?<![0-9]){count}(?![0-9])", _COUNT_MARK, marked, count=1)
+    template = marked.replace("{", "{{").replace("}", "}}")
+    template = template.replace(_TOPIC_MARK, "{topic}").replace(_COUNT_MARK, "{count}") + "{context_block}"
+    config = PromptConfig(system=system, user_template=template)
+    try:
+        rendered = render_attribute_messages(topic, count or 0, context_text or None, config)
+    except (KeyError, IndexError, ValueError):
+        return None
+    expected = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+    return config if rendered == expected else None
 
 
 @dataclass

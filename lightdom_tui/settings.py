@@ -6,6 +6,10 @@ means the default. Unknown keys are an error naming the key, so typos surface.
 
 from __future__ import annotations
 
+import math
+import os
+import re
+import secrets
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -34,6 +38,11 @@ class ServingSettings:
     remote_retries: int = 2
     api_key_env: str = "DEEPSEEK_API_KEY"
     port: int = 8765
+    n_gpu_layers: int = -1  # layers offloaded to the GPU; -1 = all (ignored by a CPU-only llama.cpp)
+    parallel: int = 4  # requests decoded together per loaded model (llama.cpp sequences in one batch)
+    local_timeout_s: float = 120.0  # gateway: a local answer slower than this falls back to the remote API
+    log_sample_rate: float = 0.1  # gateway: share of calls copied (PII-scrubbed) into curation as pending
+    remote_routes: list[str] = field(default_factory=list)  # gateway: "NAME=URL[#MODEL]" models served remotely
 
 
 @dataclass
@@ -54,7 +63,7 @@ class CurationSettings:
 class TrainingSettings:
     """Defaults for ``lightdom train``."""
 
-    preset: str = "tiny-cpu"
+    preset: str = "auto"  # the default recipe of the dataset's task type (training/recipe.py)
     method: str = "qlora"
     base: str = "smollm2-135m-instruct"
 
@@ -102,6 +111,16 @@ class TuiSettings:
 
 
 @dataclass
+class OrchestrationSettings:
+    """What workflows may reach beyond the workspace (nothing unless listed here)."""
+
+    # folders file services may read and jsonl destinations may write, besides the workspace
+    allowed_paths: list[str] = field(default_factory=list)
+    # private, loopback or link-local networks fetches may reach (CIDR, e.g. "127.0.0.0/8")
+    allowed_networks: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Settings:
     """All settings of one workspace."""
 
@@ -112,45 +131,204 @@ class Settings:
     deploy: DeploySettings = field(default_factory=DeploySettings)
     continuous: ContinuousSettings = field(default_factory=ContinuousSettings)
     tui: TuiSettings = field(default_factory=TuiSettings)
+    orchestration: OrchestrationSettings = field(default_factory=OrchestrationSettings)
 
 
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+# Allowed values by "section.key" (inclusive). Every other key is still checked: its type,
+# a finite float, an int SQLite can hold, text without control characters.
+RANGES: dict[str, tuple[float, float]] = {
+    "serving.n_threads": (0, 1024),
+    "serving.n_ctx": (16, 1 << 24),
+    "serving.n_batch": (1, 1 << 24),
+    "serving.max_tokens": (1, 1 << 24),
+    "serving.temperature": (0.0, 2.0),
+    "serving.remote_timeout_s": (0.1, 86_400.0),
+    "serving.remote_retries": (0, 20),
+    "serving.port": (1, 65535),
+    "serving.n_gpu_layers": (-1, 100_000),
+    "serving.parallel": (1, 1024),
+    "serving.local_timeout_s": (0.1, 86_400.0),
+    "serving.log_sample_rate": (0.0, 1.0),
+    "curation.near_duplicate_threshold": (0.0, 1.0),
+    "curation.context_tokens": (16, 1 << 24),
+    "curation.retention_days": (0, 100_000),
+    "curation.batch_size": (1, 1_000_000),
+    "monitoring.window": (1, 10_000_000),
+    "monitoring.error_rate": (0.0, 1.0),
+    "monitoring.latency_ms": (0.0, 86_400_000.0),
+    "monitoring.confidence_drop": (0.0, 1.0),
+    "monitoring.rejection_rate": (0.0, 1.0),
+    "monitoring.check_every": (0, 10_000_000),
+    "deploy.health_latency_ms": (0.0, 86_400_000.0),
+    "continuous.min_new_approved": (0, 1_000_000_000),
+    "continuous.min_acceptance_rate": (0.0, 1.0),
+    "tui.page_size": (1, 100_000),
+}
+PATTERNS: dict[str, tuple[str, str]] = {
+    "serving.remote_base_url": (r"https?://[^\s/]+\S*", "an http:// or https:// URL"),
+    "serving.api_key_env": (r"[A-Za-z_][A-Za-z0-9_]{0,127}", "an environment variable name"),
+}
+INT64 = (-(2**63), 2**63 - 1)
+MAX_TEXT = 4096
+MAX_ITEMS = 1000
+MAX_FILE_BYTES = 1 << 20
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SECTION_LINE = re.compile(r"\s*\[\s*([A-Za-z0-9_-]+)\s*\]\s*(#.*)?")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if math.isfinite(value) and float(value).is_integer() else f"{value:g}"
+
+
+def _text_problem(text: str) -> str | None:
+    if _CONTROL.search(text):
+        return "text must not contain control characters (newline, tab, escape …)"
+    if len(text) > MAX_TEXT:
+        return f"text longer than {MAX_TEXT} characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "text is not valid Unicode"
+    return None
+
+
+def _checked(dotted: str, default: Any, value: Any) -> Any:
+    """``value`` for the setting ``dotted`` (whose default is ``default``), or ValueError saying why not."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"must be bool, got {type(value).__name__}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"must be int, got {type(value).__name__}")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"must be float, got {type(value).__name__}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"must be a finite number, got {value}")
+    elif isinstance(default, (str, list)) and not isinstance(value, type(default)):
+        raise ValueError(f"must be {type(default).__name__}, got {type(value).__name__}")
+    if isinstance(value, (int, float)):
+        low, high = RANGES.get(dotted, INT64 if isinstance(value, int) else (-math.inf, math.inf))
+        if not low <= value <= high:
+            raise ValueError(f"{value!r} is out of range: allowed {_number(low)} … {_number(high)}")
+    elif isinstance(value, str):
+        problem = _text_problem(value)
+        if problem is None and dotted in PATTERNS and not re.fullmatch(PATTERNS[dotted][0], value):
+            problem = f"{value!r} is not {PATTERNS[dotted][1]}"
+        if problem:
+            raise ValueError(problem)
+    elif isinstance(value, list):
+        if len(value) > MAX_ITEMS:
+            raise ValueError(f"more than {MAX_ITEMS} items")
+        for item in value:
+            if not isinstance(item, str) or _text_problem(item):
+                raise ValueError(f"items must be text without control characters, got {item!r:.60}")
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], where: str, problems: list[str] | None = None,
+           prefix: str = "") -> Any:
+    """``cls`` from a parsed table; an invalid key raises, or (with ``problems``) is noted and left default."""
     known = {f.name: f for f in fields(cls)}
+    defaults = cls()
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
-        if key not in known:
-            raise LightdomError(f"{where}: unknown setting '{key}' (known: {', '.join(sorted(known))})")
-        default = getattr(cls(), key)
-        if is_dataclass(default):
-            if not isinstance(value, dict):
-                raise LightdomError(f"{where}: [{key}] must be a table")
-            kwargs[key] = _build(type(default), value, f"{where} [{key}]")
-            continue
-        if isinstance(default, bool) != isinstance(value, bool) or (
-            isinstance(default, (int, float)) and not isinstance(value, (int, float))
-        ) or (isinstance(default, (str, list)) and not isinstance(value, type(default))):
-            raise LightdomError(
-                f"{where}: '{key}' must be {type(default).__name__}, got {type(value).__name__}"
-            )
-        kwargs[key] = float(value) if isinstance(default, float) else value
+        dotted = f"{prefix}{key}"
+        try:
+            if key not in known:
+                raise ValueError(f"unknown setting '{key}' (known: {', '.join(sorted(known))})")
+            default = getattr(defaults, key)
+            if is_dataclass(default):
+                if not isinstance(value, dict):
+                    raise ValueError(f"[{key}] must be a table")
+                kwargs[key] = _build(type(default), value, where, problems, f"{key}.")
+                continue
+            kwargs[key] = _checked(dotted, default, value)
+        except ValueError as exc:
+            message = str(exc) if key not in known or is_dataclass(getattr(defaults, key)) else f"'{key}' {exc}"
+            message = f"{where}: {prefix and f'[{prefix[:-1]}] '}{message}"
+            if problems is None:
+                raise LightdomError(message) from None
+            problems.append(message)
     return cls(**kwargs)
+
+
+@dataclass
+class SettingsRead:
+    """Settings as read from a file, with what was wrong in it (each wrong key left at its default)."""
+
+    settings: Settings
+    problems: list[str] = field(default_factory=list)
+
+
+def _salvage(text: str) -> dict[str, Any]:
+    """The keys of a file that is not valid TOML, line by line (the layout ``render_settings`` writes)."""
+    data: dict[str, Any] = {}
+    table = data
+    for line in text.splitlines():
+        header = _SECTION_LINE.fullmatch(line)
+        if header:
+            table = data.setdefault(header.group(1), {})
+            continue
+        try:
+            table.update(tomllib.loads(line))
+        except (tomllib.TOMLDecodeError, RecursionError, ValueError):
+            continue
+    return data
+
+
+def read_settings(root: Path) -> SettingsRead:
+    """Read ``lightdom.toml`` leniently: whatever is valid is kept, each problem is described.
+
+    ``doctor`` and ``settings set`` use this, so a broken file can still be inspected and repaired.
+    """
+    path = root / SETTINGS_FILE
+    if not path.exists():
+        return SettingsRead(Settings())
+    problems: list[str] = []
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return SettingsRead(Settings(), [f"{path}: cannot read: {exc.strerror or exc}"])
+    if len(raw) > MAX_FILE_BYTES:
+        return SettingsRead(Settings(), [f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB; not a settings file"])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(f"{path}: not UTF-8 text (byte {exc.start}); unreadable characters replaced")
+        text = raw.decode("utf-8", errors="replace")
+    try:
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        reason = str(exc) if isinstance(exc, tomllib.TOMLDecodeError) else "nested too deeply"
+        problems.append(f"{path}: not valid TOML: {reason}")
+        data = _salvage(text.replace("\ufffd", ""))
+    return SettingsRead(_build(Settings, data, str(path), problems), problems)
 
 
 def load_settings(root: Path) -> Settings:
     """Read ``lightdom.toml`` (defaults for anything missing); errors name the file and key."""
-    path = root / SETTINGS_FILE
-    if not path.exists():
-        return Settings()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise LightdomError(f"{path}: not valid TOML: {exc}") from exc
-    return _build(Settings, data, str(path))
+    read = read_settings(root)
+    if read.problems:
+        more = f" (and {len(read.problems) - 1} more)" if len(read.problems) > 1 else ""
+        raise LightdomError(
+            f"{read.problems[0]}{more}: fix the file, or `lightdom settings set SECTION.KEY VALUE` "
+            "rewrites it (`lightdom doctor` lists every problem)"
+        )
+    return read.settings
 
 
 def settings_to_dict(settings: Settings) -> dict[str, Any]:
     """Plain dict of all settings (for --json output and the TUI settings form)."""
     return asdict(settings)
+
+
+def _toml_string(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", escaped) + '"'
 
 
 def _toml_value(value: Any) -> str:
@@ -160,8 +338,7 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    return _toml_string(str(value))
 
 
 def render_settings(settings: Settings) -> str:
@@ -179,23 +356,58 @@ def render_settings(settings: Settings) -> str:
 
 
 def save_settings(root: Path, settings: Settings) -> Path:
-    """Write settings atomically (temp file + rename)."""
+    """Validate, then write atomically (a unique temp file, fsync, rename): the file is always valid."""
     path = root / SETTINGS_FILE
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(render_settings(settings), encoding="utf-8")
-    tmp.replace(path)
+    text = render_settings(settings)
+    _build(Settings, tomllib.loads(text), "settings to save")  # what is written must read back
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with tmp.open("x", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
+
+
+def split_key(dotted_key: str) -> tuple[str, str]:
+    """``(section, key)`` of a known setting ``section.key``; anything else is a clear error."""
+    section, _, key = dotted_key.partition(".")
+    sections = {f.name: f for f in fields(Settings)}
+    shown = repr(dotted_key[:80])
+    if section not in sections or not key:
+        raise LightdomError(f"setting {shown}: expected SECTION.KEY, e.g. serving.n_threads "
+                            f"(sections: {', '.join(sections)})")
+    keys = [f.name for f in fields(getattr(Settings(), section))]
+    if key not in keys:
+        raise LightdomError(f"setting {shown}: unknown key (keys of [{section}]: {', '.join(keys)})")
+    return section, key
+
+
+def allowed(dotted_key: str) -> str:
+    """The allowed values of a setting, in words (for errors and the TUI)."""
+    if dotted_key in RANGES:
+        low, high = RANGES[dotted_key]
+        return f"{_number(low)} … {_number(high)}"
+    return PATTERNS[dotted_key][1] if dotted_key in PATTERNS else "see `lightdom settings show`"
 
 
 def update_setting(settings: Settings, dotted_key: str, raw_value: str) -> Settings:
     """Set ``section.key`` from text (as typed in the CLI or TUI), validated like the file."""
-    section, _, key = dotted_key.partition(".")
-    if not key or not hasattr(settings, section):
-        raise LightdomError(f"setting '{dotted_key}': expected SECTION.KEY, e.g. serving.n_threads")
-    try:
-        value = tomllib.loads(f"v = {raw_value}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw_value  # bare words are strings
+    section, key = split_key(dotted_key)
+    value: Any = raw_value
+    if not _CONTROL.search(raw_value):  # a newline would let one value smuggle in more keys
+        try:
+            value = tomllib.loads(f"v = {raw_value}")["v"]
+        except (tomllib.TOMLDecodeError, RecursionError):
+            value = raw_value  # bare words are strings
     data = settings_to_dict(settings)
     data[section][key] = value
-    return _build(Settings, data, f"setting '{dotted_key}'")
+    try:
+        return _build(Settings, data, f"setting '{dotted_key}'")
+    except LightdomError as exc:
+        known = dotted_key in RANGES or dotted_key in PATTERNS
+        hint = f" (allowed: {allowed(dotted_key)})" if known and "allowed" not in str(exc) else ""
+        raise LightdomError(f"{exc}{hint}") from None

@@ -10,19 +10,23 @@ version records the system prompt and user template of its examples per task typ
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from collections import Counter, defaultdict
 from typing import Any
 
 from sqlalchemy import and_, func, insert
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from lightdom_tui.curation.pii import ALL_KINDS, PiiReport, anonymise_messages
 from lightdom_tui.curation.query import ExampleFilter
 from lightdom_tui.db.jsoncol import dumps, loads
 from lightdom_tui.db.models import DATASET_SPLIT_VALUES, Dataset, DatasetItem, Example
+from lightdom_tui.bounds import row_id
 from lightdom_tui.errors import LightdomError
-from lightdom_tui.prompts import ATTRIBUTE_TASK, DEFAULT_SYSTEM_PROMPT, DEFAULT_USER_TEMPLATE
+from lightdom_tui.prompts import ATTRIBUTE_TASK, DEFAULT_SYSTEM_PROMPT, DEFAULT_USER_TEMPLATE, infer_attribute_prompt
+from lightdom_tui.safepath import validate_name
 from lightdom_tui.workspace import Workspace
 
 PROMPT_SAMPLE = 2000  # examples per task type read to find its system prompt
@@ -53,24 +57,55 @@ def manifest_hash(rows: list[tuple[int, str, str]]) -> str:
     return digest.hexdigest()
 
 
-def _prompts_for(session: Session, task_type: str, ids: list[int]) -> dict[str, str]:
-    """The most common system prompt (and template) of a task type's examples."""
+def _answer_count(messages: list[dict[str, Any]]) -> int | None:
+    """How many attributes the example's last assistant answer lists (its implied count)."""
+    answer = next((m.get("content") for m in reversed(messages) if m.get("role") == "assistant"), None)
+    try:
+        items = json.loads(answer or "").get("attributes")
+    except (json.JSONDecodeError, TypeError, AttributeError):
+        return None
+    return len(items) if isinstance(items, list) else None
+
+
+def _prompts_for(session: Session, task_type: str, ids: list[int]) -> dict[str, Any]:
+    """The prompt a task type's examples actually use (what is trained is what is served).
+
+    Attribute generation: each example's own system message and user wording become a
+    template (``prompts.infer_attribute_prompt``, checked by rendering it back); the
+    version records the most common one, with how many examples it reproduces. Only when
+    no example's wording can be inferred does an explicit ``metadata.prompts``, then the
+    product default, apply. Other task types: the most common system prompt.
+    """
     systems: Counter = Counter()
     carried: Counter = Counter()
+    inferred: Counter = Counter()
+    sampled = 0
     for messages_json, metadata_json in session.exec(
         select(Example.messages_json, Example.metadata_json).where(Example.id.in_(ids[:PROMPT_SAMPLE]))
     ):
+        sampled += 1
         messages = loads(messages_json, [])
+        metadata = loads(metadata_json, {})
         if messages and messages[0].get("role") == "system":
             systems[messages[0]["content"]] += 1
-        prompts = loads(metadata_json, {}).get("prompts")
+        if task_type != ATTRIBUTE_TASK:
+            continue
+        prompts = metadata.get("prompts")
         if isinstance(prompts, dict) and isinstance(prompts.get("system"), str):
             carried[(prompts["system"], str(prompts.get("user_template") or DEFAULT_USER_TEMPLATE))] += 1
+        count = metadata.get("count") if isinstance(metadata.get("count"), int) else _answer_count(messages)
+        context = metadata.get("context") if isinstance(metadata.get("context"), str) else None
+        found = infer_attribute_prompt(messages, str(metadata.get("topic") or ""), count, context)
+        if found is not None:
+            inferred[(found.system, found.user_template)] += 1
     if task_type == ATTRIBUTE_TASK:
-        if carried:
-            system, template = carried.most_common(1)[0][0]
-            return {"system": system, "user_template": template}
-        return {"system": DEFAULT_SYSTEM_PROMPT, "user_template": DEFAULT_USER_TEMPLATE}
+        for source, votes in (("inferred", inferred), ("metadata", carried)):
+            if votes:
+                (system, template), matched = votes.most_common(1)[0]
+                return {"system": system, "user_template": template, "source": source,
+                        "matched": matched, "sampled": sampled}
+        return {"system": DEFAULT_SYSTEM_PROMPT, "user_template": DEFAULT_USER_TEMPLATE, "source": "default",
+                "matched": 0, "sampled": sampled}
     system = systems.most_common(1)[0][0] if systems else ""
     return {"system": system, "user_template": "{input}"}
 
@@ -87,9 +122,7 @@ def build_dataset(
     filter: ExampleFilter | None = None,  # noqa: A002 - mirrors the CLI's filter options
 ) -> Dataset:
     """Freeze the selected examples into a new immutable version of dataset ``name``."""
-    name = name.strip()
-    if not name or "@" in name or name.isdigit():
-        raise LightdomError(f"dataset name {name!r}: use letters, digits, '-' or '_' (not only digits, no '@')")
+    name = validate_name(name, "dataset")  # it names export folders: no '/', '..', '@' or bare numbers
     if not 0.0 < split <= 1.0:
         raise LightdomError(f"--split {split}: must be in (0, 1]")
     anonymise = ws.settings.curation.anonymise if anonymise is None else anonymise
@@ -126,7 +159,11 @@ def build_dataset(
             prompts_json=dumps({kind: _prompts_for(session, kind, ids) for kind, ids in sorted(by_task.items())}),
         )
         session.add(dataset)
-        session.flush()
+        try:
+            session.flush()
+        except IntegrityError:  # a build of the same name took this version number first
+            raise LightdomError(f"dataset {name}: another build created version {version} at the same time; "
+                                "nothing was written, run it again") from None
         for start in range(0, len(rows), 50_000):
             session.execute(insert(DatasetItem), [
                 {"dataset_id": dataset.id, "example_id": example_id, "split": part}
@@ -139,10 +176,10 @@ def get_dataset(session: Session, ref: str | int) -> Dataset:
     """A dataset version by id, ``NAME@VERSION`` or ``NAME`` (latest version)."""
     text = str(ref).strip()
     if text.isdigit():
-        found = session.get(Dataset, int(text))
+        found = session.get(Dataset, row_id(text)) if row_id(text) else None
     elif "@" in text:
         name, _, version = text.rpartition("@")
-        if not version.isdigit():
+        if row_id(version) is None:
             raise LightdomError(f"dataset {text!r}: version after '@' must be a number")
         found = session.exec(select(Dataset).where(Dataset.name == name, Dataset.version == int(version))).first()
     else:
@@ -157,7 +194,7 @@ def list_datasets(session: Session) -> list[Dataset]:
     return list(session.exec(select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id.desc())).all())
 
 
-def dataset_prompts(dataset: Dataset) -> dict[str, dict[str, str]]:
+def dataset_prompts(dataset: Dataset) -> dict[str, dict[str, Any]]:
     """Per task type ``{"system", "user_template"}`` recorded with the version."""
     return loads(dataset.prompts_json, {})
 

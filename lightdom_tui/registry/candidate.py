@@ -1,13 +1,13 @@
 """Side-effect-free generation with a candidate version, for evaluation and simulation.
 
 Evaluating or replaying must not touch live data: no request log, no response cache,
-no A/B outcome. GGUF versions therefore call the serving engine pool directly
-(``serving.local.engine_pool``: shared loaded models, one lock each) with the same
-request the router sends first (schema from ``serving.attributes.request_schema``),
+no A/B outcome. GGUF versions therefore call the inference core's engine pool directly
+(``inference.engine.engine_pool``: shared loaded models, one scheduler each) with the same
+request the router sends first (schema from ``inference.constrained.request_schema``),
 but once, without the router's repair retries: evaluation measures the raw model
 (validity, duplicates), not the repaired answer. A truncated answer is retried with a
-larger budget and never half-parsed. Other formats go through
-``serving.router.generate_attributes(ws, topic, model=ref)``.
+larger budget and never half-parsed (``inference.constrained``). Other formats are not
+scored: through the router they would get the remote fallback's answers.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from lightdom_tui.db.jsoncol import loads
+from lightdom_tui import prompts
 from lightdom_tui.db.models import ModelVersion
 from lightdom_tui.prompts import (
     ATTRIBUTE_TASK,
@@ -27,8 +27,6 @@ from lightdom_tui.prompts import (
     validate_attribute_answer,
 )
 from lightdom_tui.workspace import Workspace
-
-LENGTH_RETRIES = 2
 
 
 @dataclass
@@ -84,38 +82,30 @@ def complete_json(
     The pool shares loaded models (one lock each) with serving but logs nothing.
     GGUF versions only.
     """
-    from lightdom_tui.serving.local import engine_pool  # lazy: loads llama.cpp
+    from lightdom_tui.inference.constrained import TruncatedError, complete_untruncated
+    from lightdom_tui.inference.engine import engine_pool
 
-    budget = max_tokens or workspace.settings.serving.max_tokens
-    pool = engine_pool(workspace)
+    pool = engine_pool(workspace.root, workspace.settings.serving)
     started = time.perf_counter()
-    for _ in range(LENGTH_RETRIES + 1):
-        try:
-            reply = pool.chat(
-                version.version,
-                version.path,
-                messages,
-                max_tokens=budget,
-                temperature=workspace.settings.serving.temperature,
-                response_format={"type": "json_object", "schema": schema},
-                repeat_penalty=repeat_penalty,
-            )
-        except Exception as exc:  # unreadable file or engine failure: a measured error, not a crash
-            return Completion(None, (time.perf_counter() - started) * 1000, error=f"{type(exc).__name__}: {exc}")
-        if reply.finish_reason != "length":
-            return Completion(
-                text=reply.text,
-                latency_ms=(time.perf_counter() - started) * 1000,
-                prompt_tokens=reply.prompt_tokens,
-                completion_tokens=reply.completion_tokens,
-            )
-        budget *= 2  # truncated: retry with room, never parse half an answer
-    return Completion(None, (time.perf_counter() - started) * 1000, error=f"truncated after {budget // 2} tokens")
+
+    def call(cap: int):  # noqa: ANN202
+        return pool.chat(version.version, version.path, messages, max_tokens=cap,
+                         temperature=workspace.settings.serving.temperature,
+                         response_format={"type": "json_object", "schema": schema}, repeat_penalty=repeat_penalty)
+
+    try:
+        reply = complete_untruncated(call, max_tokens or workspace.settings.serving.max_tokens)
+    except TruncatedError as exc:
+        return Completion(None, (time.perf_counter() - started) * 1000, error=str(exc))
+    except Exception as exc:  # unreadable file or engine failure: a measured error, not a crash
+        return Completion(None, (time.perf_counter() - started) * 1000, error=f"{type(exc).__name__}: {exc}")
+    return Completion(text=reply.text, latency_ms=(time.perf_counter() - started) * 1000,
+                      prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens)
 
 
 def version_prompts(version: ModelVersion, task_type: str = ATTRIBUTE_TASK) -> PromptConfig:
-    """The prompt a version was trained with for ``task_type`` (the product default for base models)."""
-    return PromptConfig.from_dict(loads(version.prompts_json, {}).get(task_type))
+    """The prompt a version was trained with for ``task_type`` (the shared ``prompts.version_prompts``)."""
+    return prompts.version_prompts(version, task_type)
 
 
 def raw_names(text: str | None) -> list[str]:
@@ -133,8 +123,8 @@ def generate_attributes_for(
 ) -> AttributeGeneration:
     """Attributes for ``topic`` from ``version`` without logging, caching or routing side effects."""
     if version.format != "gguf":
-        return _through_router(workspace, version, topic, count, context)
-    from lightdom_tui.serving.attributes import REPEAT_PENALTY, request_schema  # the served request shape
+        return _not_gguf(version, topic)
+    from lightdom_tui.inference.constrained import REPEAT_PENALTY, request_schema  # the served request shape
 
     messages = render_attribute_messages(topic, count, context, version_prompts(version))
     completion = complete_json(workspace, version, messages, request_schema(count), repeat_penalty=REPEAT_PENALTY)
@@ -151,26 +141,7 @@ def generate_attributes_for(
     )
 
 
-def _through_router(
-    workspace: Workspace, version: ModelVersion, topic: str, count: int, context: str | None
-) -> AttributeGeneration:
-    """Non-GGUF versions: the serving router (it loads HF folders / adapters its own way)."""
-    from lightdom_tui.serving.router import generate_attributes  # lazy: the serving stack
-
-    started = time.perf_counter()
-    try:
-        result = generate_attributes(workspace, topic, count=count, model=version.version, context=context)
-    except Exception as exc:  # a failed generation is a measured failure, not a crash
-        check = AttributeCheck(errors=[f"{type(exc).__name__}: {exc}"])
-        return AttributeGeneration(topic, None, check, (time.perf_counter() - started) * 1000,
-                                   engine="router", error=str(exc))
-    attributes = list(getattr(result, "attributes", []) or [])
-    text = json.dumps({"attributes": attributes})
-    return AttributeGeneration(
-        topic=topic,
-        text=text,
-        check=validate_attribute_answer(text),
-        latency_ms=float(getattr(result, "latency_ms", (time.perf_counter() - started) * 1000)),
-        engine=str(getattr(result, "engine", "router")),
-        names=[a.get("name") for a in attributes if isinstance(a, dict)],
-    )
+def _not_gguf(version: ModelVersion, topic: str) -> AttributeGeneration:
+    """Non-GGUF versions are not scored: the router would answer with another model (the remote fallback)."""
+    error = f"model '{version.version}' is {version.format}, not GGUF: run `lightdom export {version.version}` first"
+    return AttributeGeneration(topic, None, AttributeCheck(errors=[error]), 0.0, engine="none", error=error)

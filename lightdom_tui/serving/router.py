@@ -23,7 +23,7 @@ from lightdom_tui.db.jsoncol import loads
 from lightdom_tui.db.models import RequestLog
 from lightdom_tui.errors import LightdomError
 from lightdom_tui.modelio.embedded import EMBEDDED_VERSION
-from lightdom_tui.prompts import ATTRIBUTE_TASK, PromptConfig, render_attribute_messages
+from lightdom_tui.prompts import ATTRIBUTE_TASK, PromptConfig, render_attribute_messages, version_prompts
 from lightdom_tui.registry.routing import choose_route
 from lightdom_tui.registry.versions import find_version
 from lightdom_tui.serving import cache
@@ -83,11 +83,8 @@ def _route(ws: Workspace, task_type: str, request_key: str | None, model: str | 
 
 
 def _prompts_for(prompts: dict[str, Any], task_type: str) -> PromptConfig:
-    """The version's prompts for the task type; tolerates a flat {"system", "user_template"} dict."""
-    data = prompts.get(task_type) if isinstance(prompts.get(task_type), dict) else None
-    if data is None and ("system" in prompts or "user_template" in prompts):
-        data = prompts
-    return PromptConfig.from_dict(data)
+    """The version's prompts (the one lookup every path shares: ``prompts.version_prompts``)."""
+    return version_prompts(prompts, task_type)
 
 
 def _log(ws: Workspace, task_type: str, target: _Target, **fields: Any) -> int:

@@ -29,6 +29,7 @@ class StepMetrics:
     tokens_per_sec: float
     eval_loss: float | None = None
     perplexity: float | None = None
+    task_score: float | None = None  # config.task_metric on the validation split (eval steps only)
 
 
 class TrainingCallback:

@@ -32,6 +32,7 @@ class LoopState:
     label_tokens_seen: int = 0
     best_eval_loss: float | None = None
     best_step: int | None = None
+    best_task_score: float | None = None  # the task metric (config.task_metric) at best_step
     evals_without_improvement: int = 0
     train_seconds: float = 0.0
     train_cpu_seconds: float = 0.0  # process CPU time of the steps (robust to other load)

@@ -11,6 +11,7 @@ METHOD_VALUES = ("qlora", "lora")
 SCHEDULE_VALUES = ("cosine", "linear", "constant")
 TRUNCATION_VALUES = ("truncate", "drop")
 DTYPE_VALUES = ("auto", "float32", "bfloat16")
+TASK_METRIC_VALUES = ("", "name_f1")
 DEFAULT_TARGET_MODULES = "all-linear"  # peft: every linear projection except the LM head
 
 
@@ -47,6 +48,18 @@ class TrainConfig:
     early_stopping_patience: int = 0  # evals without improvement before stopping; 0 = off
     early_stopping_min_delta: float = 0.0
     max_eval_batches: int = 0  # 0 = the whole validation split
+    # Steps scaled to the data (training/recipe.py): at least min_steps optimizer updates,
+    # epochs raised as needed up to max_epochs (0 = no cap); time_budget_s cuts the steps
+    # so the estimate fits and stops the loop at the budget (0 = none); evals_per_run > 0
+    # spaces that many evals over the run instead of every eval_steps.
+    min_steps: int = 0
+    max_epochs: float = 0.0
+    time_budget_s: float = 0.0
+    evals_per_run: int = 0
+    # Task metric at each eval (training/task_eval.py); the best checkpoint is chosen by it
+    # instead of by eval loss. "" = loss only; "name_f1" = attribute generation's name F1.
+    task_metric: str = ""
+    task_eval_items: int = 24  # validation items generated per eval
     dtype: str = "auto"  # auto = bf16 on CUDA when supported, else fp32
 
     def validate(self) -> TrainConfig:
@@ -69,6 +82,11 @@ class TrainConfig:
             raise LightdomError(f"lora_dropout: must be in [0, 1), got {self.lora_dropout}")
         if any(layer < 0 for layer in self.layers_to_transform):
             raise LightdomError(f"layers_to_transform: layer indices must be >= 0, got {self.layers_to_transform}")
+        if self.task_metric not in TASK_METRIC_VALUES:
+            raise LightdomError(f"task_metric '{self.task_metric}': expected one of {', '.join(map(repr, TASK_METRIC_VALUES))}")
+        for name in ("min_steps", "max_epochs", "time_budget_s", "evals_per_run", "task_eval_items"):
+            if getattr(self, name) < 0:
+                raise LightdomError(f"{name}: must be >= 0, got {getattr(self, name)}")
         if self.learning_rate <= 0:
             raise LightdomError(f"learning_rate: must be > 0, got {self.learning_rate}")
         return self

@@ -20,13 +20,14 @@ import random
 import shutil
 import time
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from lightdom_tui.db.jsoncol import dumps, loads
 from lightdom_tui.db.models import Dataset, TrainingRun, utcnow
 from lightdom_tui.errors import LightdomError
+from lightdom_tui.prompts import ATTRIBUTE_TASK
 from lightdom_tui.modelio.load import (
     BaseModelRef,
     default_device,
@@ -42,6 +43,7 @@ from lightdom_tui.training.data import PreparedData, get_dataset, prepare_data
 from lightdom_tui.training.memory import MemoryEstimate, available_memory, check_fits, estimate_memory
 from lightdom_tui.training.packing import Batch, BatchPlan, build_plan
 from lightdom_tui.training.presets import get_preset
+from lightdom_tui.training.recipe import AUTO_PRESET, RecipePlan, default_preset, eval_every, plan_recipe, steps_for
 from lightdom_tui.training.render import IGNORE_INDEX
 from lightdom_tui.training.runs import delete_metrics_after, get_run, is_cancel_requested, library_versions, run_meta, update_meta
 from lightdom_tui.workspace import Workspace
@@ -53,13 +55,20 @@ ADAPTER_META_FILE = "lightdom_adapter.json"
 
 
 def resolve_config(workspace: Workspace, request: TrainRequest) -> tuple[TrainConfig, str]:
-    """Preset (request, else settings) + method + per-field overrides, validated."""
+    """Preset (request, else settings; ``auto`` = the default recipe of the dataset's task type)
+    + method + per-field overrides, validated."""
     preset_name = request.preset or workspace.settings.training.preset
+    auto = preset_name == AUTO_PRESET
+    if auto:
+        from lightdom_tui.curation.datasets import dataset_prompts
+
+        with workspace.session() as session:
+            preset_name = default_preset(list(dataset_prompts(get_dataset(session, request.dataset))))
     config = get_preset(preset_name).config
     overrides = dict(request.overrides)
     if request.method:
         overrides["method"] = request.method
-    elif "method" not in overrides and not request.preset:
+    elif "method" not in overrides and not request.preset and not auto:
         overrides["method"] = workspace.settings.training.method  # the settings' default preset + method
     config = config.with_overrides(**overrides)
     return config.validate(), preset_name
@@ -68,6 +77,22 @@ def resolve_config(workspace: Workspace, request: TrainRequest) -> tuple[TrainCo
 def plan_memory(base: BaseModelRef, config: TrainConfig, device: str) -> MemoryEstimate:
     """The memory estimate for this base, config and device."""
     return estimate_memory(inspect_base(base.path), config, device, available_memory(device))
+
+
+def plan_steps(workspace: Workspace, dataset: Dataset, config: TrainConfig, base: BaseModelRef,
+               device: str) -> RecipePlan:
+    """Steps, epochs, eval cadence and time estimate before the model loads (from stored token counts)."""
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from lightdom_tui.db.models import DatasetItem, Example
+
+    with workspace.session() as session:
+        n_train, tokens = session.exec(
+            select(func.count(), func.avg(Example.token_count)).join(DatasetItem, DatasetItem.example_id == Example.id)
+            .where(DatasetItem.dataset_id == dataset.id, DatasetItem.split == "train")).one()
+    per_example = min(float(tokens or 200) * 1.15, config.max_seq_len)  # + chat template tokens
+    return plan_recipe(config, inspect_base(base.path), int(n_train or 0), per_example, device)
 
 
 def _ensure_base_version(workspace: Workspace, base: BaseModelRef) -> int:
@@ -91,14 +116,44 @@ def _ensure_base_version(workspace: Workspace, base: BaseModelRef) -> int:
         return record.id
 
 
-def create_run(workspace: Workspace, request: TrainRequest, launcher: str = "loop") -> int:
-    """Resolve and check a request (memory included) and record a queued TrainingRun."""
+@dataclass
+class RunPlan:
+    """A request resolved before anything loads: config, preset, dataset, base, device, memory estimate."""
+
+    config: TrainConfig
+    preset: str
+    dataset: Dataset
+    base: BaseModelRef
+    device: str
+    estimate: MemoryEstimate
+    recipe: RecipePlan | None = None  # steps / epochs / eval cadence / time estimate
+
+    def recipe_meta(self) -> dict[str, Any]:
+        """The recipe as stored in the run's meta (``recipe``)."""
+        r = self.recipe
+        if r is None:
+            return {}
+        return {"steps": r.steps, "epochs": round(r.epochs, 3), "eval_steps": r.eval_steps,
+                "estimated_seconds": round(r.estimated_seconds, 1), "budget_limited": r.budget_limited,
+                "summary": r.summary()}
+
+
+def plan_run(workspace: Workspace, request: TrainRequest) -> RunPlan:
+    """The one pre-check of a training request (the CLI, the TUI and ``create_run`` all use it)."""
     config, preset = resolve_config(workspace, request)
     with workspace.session() as session:
         dataset = get_dataset(session, request.dataset)
     base = resolve_base(workspace, request.base or workspace.settings.training.base)
     device = default_device()
-    estimate = plan_memory(base, config, device)
+    return RunPlan(config, preset, dataset, base, device, plan_memory(base, config, device),
+                   plan_steps(workspace, dataset, config, base, device))
+
+
+def create_run(workspace: Workspace, request: TrainRequest, launcher: str = "loop") -> int:
+    """Resolve and check a request (memory included) and record a queued TrainingRun."""
+    plan = plan_run(workspace, request)
+    config, preset, dataset, base, device, estimate = (plan.config, plan.preset, plan.dataset, plan.base,
+                                                       plan.device, plan.estimate)
     check_fits(estimate, force=request.force)
     base_id = _ensure_base_version(workspace, base)
     with workspace.session() as session:
@@ -122,6 +177,7 @@ def create_run(workspace: Workspace, request: TrainRequest, launcher: str = "loo
             adapter_name=request.adapter_name,
             device=device,
             launcher=launcher,
+            recipe=plan.recipe_meta(),
             memory_estimate={"needed_bytes": estimate.needed_bytes, "available_bytes": estimate.available_bytes,
                              "breakdown": estimate.breakdown, "summary": estimate.summary()},
         )
@@ -171,11 +227,13 @@ def attach_lora(model: Any, config: TrainConfig) -> Any:
     return get_peft_model(model, lora)
 
 
-def total_steps(config: TrainConfig, n_batches: int) -> int:
-    """Optimizer steps of the run: ``max_steps``, else epochs × micro-batches / grad_accum."""
-    if config.max_steps > 0:
-        return config.max_steps
-    return max(1, math.ceil(config.epochs * n_batches / config.grad_accum))
+def total_steps(config: TrainConfig, n_batches: int, recipe: dict[str, Any] | None = None) -> int:
+    """Optimizer steps of the run: ``max_steps``, else epochs (raised to ``min_steps`` updates)
+    × micro-batches / grad_accum, cut to the planned steps when the time budget limited them."""
+    steps, _ = steps_for(config, n_batches)
+    if recipe and recipe.get("budget_limited") and config.max_steps <= 0:
+        steps = min(steps, int(recipe["steps"]))
+    return steps
 
 
 def make_optimizer(model: Any, config: TrainConfig, steps: int) -> tuple[Any, Any]:
@@ -328,7 +386,9 @@ def _train_loop(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     plan = build_plan(data.train, max_len=config.max_seq_len, batch_size=config.batch_size, packing=config.packing, pad_id=pad_id)
     eval_plan = build_plan(data.validation, max_len=config.max_seq_len, batch_size=config.batch_size, packing=config.packing, pad_id=pad_id) if data.validation else None
-    steps = total_steps(config, plan.n_batches)
+    steps = total_steps(config, plan.n_batches, meta.get("recipe"))
+    every = eval_every(config, steps)
+    task_items = _task_items(workspace, dataset, config)
     optimizer, scheduler = make_optimizer(model, config, steps)
     state = LoopState()
     checkpoint = latest_checkpoint(run_dir) if resume else None
@@ -369,9 +429,14 @@ def _train_loop(
             grad_norm=grad_norm,
             tokens_per_sec=sum(b.n_tokens for b in batches) / max(elapsed, 1e-9),
         )
-        if eval_plan is not None and (state.step % config.eval_steps == 0 or state.step == steps):
-            _eval_and_track(model, eval_plan, device, config, state, metrics, run_dir)
+        over_budget = bool(config.time_budget_s) and state.train_seconds >= config.time_budget_s
+        if eval_plan is not None and (state.step % every == 0 or state.step == steps or over_budget):
+            _eval_and_track(model, eval_plan, device, config, state, metrics, run_dir, tokenizer, task_items)
+            if metrics.task_score is not None:
+                _record_task_eval(workspace, run.id, state.step, metrics)
         emit(callbacks, "on_step", metrics)
+        if over_budget:
+            state.early_stopped = True  # the user's time budget: stop here, the best checkpoint is kept
         if state.step % config.save_steps == 0 or state.early_stopped:
             emit(callbacks, "on_checkpoint", state.step, save_checkpoint(run_dir, model, optimizer, scheduler, state))
             last_saved = state.step
@@ -393,15 +458,49 @@ def _fill(plan: BatchPlan, max_len: int) -> float:
     return round(used / max(1, len(plan.rows) * max_len), 4)
 
 
+def _task_items(workspace: Workspace, dataset: Dataset, config: TrainConfig) -> list[Any]:
+    """Validation prompts + reference names for the task metric (empty when the config has none)."""
+    if not config.task_metric:
+        return []
+    from lightdom_tui.training.data import dataset_rows
+    from lightdom_tui.training.task_eval import attribute_items
+
+    assert dataset.id is not None
+    with workspace.session() as session:
+        rows = dataset_rows(session, dataset.id, "validation")
+        conversations = [messages for example, messages in rows if example.task_type == ATTRIBUTE_TASK]
+    return attribute_items(conversations, config.task_eval_items)
+
+
+def _record_task_eval(workspace: Workspace, run_id: int, step: int, metrics: StepMetrics) -> None:
+    """Append the eval's task score to the run's meta (``task_evals``) for the CLI and the training pane."""
+    with workspace.session() as session:
+        record = get_run(session, run_id)
+        history = list(run_meta(record).get("task_evals", []))
+        history.append({"step": step, "name_f1": metrics.task_score, "eval_loss": metrics.eval_loss})
+        update_meta(session, record, task_evals=history)
+
+
 def _eval_and_track(model: Any, plan: BatchPlan, device: Any, config: TrainConfig, state: LoopState,
-                    metrics: StepMetrics, run_dir: Path) -> None:
-    """Evaluate, keep the best adapter, and count evals without improvement (early stopping)."""
+                    metrics: StepMetrics, run_dir: Path, tokenizer: Any = None,
+                    task_items: list[Any] | None = None) -> None:
+    """Evaluate, keep the best adapter (by the task metric when the config names one and the
+    split has items, else by eval loss), and count evals without improvement (early stopping)."""
     eval_loss = evaluate(model, plan, device, config.max_eval_batches)
     metrics.eval_loss = eval_loss
     metrics.perplexity = math.exp(min(eval_loss, 50.0))
-    best = state.best_eval_loss
-    if best is None or eval_loss < best - config.early_stopping_min_delta:
+    if task_items:
+        from lightdom_tui.training.task_eval import name_f1
+
+        metrics.task_score = name_f1(model, tokenizer, task_items, device).f1
+        best_score = state.best_task_score
+        improved = best_score is None or metrics.task_score > best_score + config.early_stopping_min_delta
+    else:
+        best = state.best_eval_loss
+        improved = best is None or eval_loss < best - config.early_stopping_min_delta
+    if improved:
         state.best_eval_loss, state.best_step, state.evals_without_improvement = eval_loss, state.step, 0
+        state.best_task_score = metrics.task_score
         _save_best_adapter(model, run_dir)
     else:
         state.evals_without_improvement += 1
@@ -433,6 +532,7 @@ def _summary(state: LoopState, data: PreparedData, steps: int) -> dict[str, Any]
         "tokens_per_sec": round(state.tokens_seen / state.train_seconds, 1) if state.train_seconds else None,
         "best_eval_loss": state.best_eval_loss,
         "best_step": state.best_step,
+        "best_task_score": state.best_task_score,
         "best_perplexity": math.exp(min(state.best_eval_loss, 50.0)) if state.best_eval_loss is not None else None,
         "early_stopped": state.early_stopped,
         "train_examples": train_stats.used,

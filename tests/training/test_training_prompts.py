@@ -1,0 +1,109 @@
+"""What is trained is what is served, for imported data in the user's own wording (issue 15).
+
+Real parts throughout: curation's add_example / build_dataset on a real SQLite workspace,
+the trainer on the tiny random Llama, the product's export to GGUF and the serving
+router on llama.cpp with its attribute grammar.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from lightdom_tui.prompts import (
+    DEFAULT_SYSTEM_PROMPT,
+    DEFAULT_USER_TEMPLATE,
+    PromptConfig,
+    infer_attribute_prompt,
+    render_attribute_messages,
+    version_prompts,
+)
+
+SYSTEM = 'You design data attributes for data streams {like this}. Answer {"attributes": [...]} only.'
+TEMPLATE = 'Which {count} fields should a data stream about "{topic}" record?'
+TOPICS = ["Dental clinic", "3D model", "Bus trip", "Invoice", "Recipe", "Job posting", "Hotel room", "Podcast episode",
+          "Flight reservation", "Medical test", "Music album", "Car rental", "Book series", "Sports event"]
+NAMES = ["title", "start_date", "price", "provider", "location", "status", "identifier", "url"]
+
+
+def user_chat(topic: str, count: int) -> list[dict[str, Any]]:
+    """One logged call in the user's wording (not the product default)."""
+    answer = {"attributes": [{"name": n, "type": "string", "description": f"The {n} of the {topic}"}
+                             for n in NAMES[:count]]}
+    return [{"role": "system", "content": SYSTEM},
+            {"role": "user", "content": TEMPLATE.format(topic=topic, count=count)},
+            {"role": "assistant", "content": json.dumps(answer)}]
+
+
+def test_inferred_template_renders_the_example_back_and_keeps_the_default_wording() -> None:
+    found = infer_attribute_prompt(user_chat("3D model", 3), "3D model", 3)
+    assert found == PromptConfig(SYSTEM, 'Which {count} fields should a data stream about "{topic}" record?{context_block}')
+    assert render_attribute_messages("Casino", 5, None, found)[1]["content"] == (
+        'Which 5 fields should a data stream about "Casino" record?')
+    assert render_attribute_messages("Casino", 5, "open late", found)[1]["content"].endswith("\nContext: open late")
+    default = render_attribute_messages("Blog post", 8, "stream: news")
+    assert infer_attribute_prompt(default, "Blog post", 8) == PromptConfig(DEFAULT_SYSTEM_PROMPT, DEFAULT_USER_TEMPLATE)
+    assert infer_attribute_prompt(user_chat("Recipe", 2), "Pasta", 2) is None  # topic not in the wording
+
+
+def test_one_lookup_for_every_path(workspace) -> None:
+    from lightdom_tui.registry.candidate import version_prompts as candidate_prompts
+    from lightdom_tui.registry.versions import find_version
+    from lightdom_tui.serving.router import _prompts_for
+
+    stored = {"attribute_generation": {"system": SYSTEM, "user_template": TEMPLATE}}
+    for task_type in ("attribute_generation", "health_check"):  # canaries render the attribute prompt too
+        assert _prompts_for(stored, task_type) == version_prompts(stored, task_type) == PromptConfig(SYSTEM, TEMPLATE)
+    assert version_prompts(json.dumps(stored)) == PromptConfig(SYSTEM, TEMPLATE)
+    with workspace.session() as session:
+        base = find_version(session, "smollm2-135m-instruct")
+        assert candidate_prompts(base) == version_prompts(base) == PromptConfig()  # nothing recorded: the default
+
+
+@pytest.mark.slow
+def test_foreign_wording_is_trained_served_and_valid(workspace, tiny_base) -> None:
+    from lightdom_tui.curation.datasets import build_dataset
+    from lightdom_tui.curation.examples import add_example
+    from lightdom_tui.db.models import ResponseCache, TrainingRun
+    from lightdom_tui.modelio.pipeline import export_model
+    from lightdom_tui.registry.versions import find_version
+    from lightdom_tui.serving import cache
+    from lightdom_tui.serving.router import generate_attributes
+    from lightdom_tui.training.config import TrainRequest
+    from lightdom_tui.training.runs import run_meta
+    from lightdom_tui.training.trainer import train
+
+    with workspace.session() as session:
+        for index, topic in enumerate(TOPICS):
+            add_example(session, user_chat(topic, 3 + index % 4), task_type="attribute_generation", source="log",
+                        status="approved", metadata={"topic": topic})
+    dataset = build_dataset(workspace, "user", split=0.7, seed=0)
+    recorded = json.loads(dataset.prompts_json)["attribute_generation"]
+    assert (recorded["system"], recorded["source"], recorded["matched"]) == (SYSTEM, "inferred", len(TOPICS))
+    assert recorded["user_template"] == TEMPLATE + "{context_block}"
+
+    result = train(workspace, TrainRequest(dataset="user", base=tiny_base, preset="tiny-cpu", method="lora",
+                                           overrides={"max_steps": 4, "eval_steps": 2, "task_metric": "name_f1",
+                                                      "task_eval_items": 3}))
+    assert result.status == "completed" and result.metrics["best_task_score"] is not None
+    with workspace.session() as session:
+        meta = run_meta(session.get(TrainingRun, result.run_id))
+    assert [e["step"] for e in meta["task_evals"]] == [2, 4]
+    assert all(0.0 <= e["name_f1"] <= 1.0 for e in meta["task_evals"])
+
+    exported = export_model(workspace, result.adapter_version, quant="f16")
+    with workspace.session() as session:
+        gguf = find_version(session, exported.version)
+        assert version_prompts(gguf) == PromptConfig(SYSTEM, TEMPLATE + "{context_block}")
+        sha = gguf.sha256
+    # The served request is the trained one, byte for byte: serving's cache key covers its messages.
+    topic, count = "Dental clinic", 3
+    answer = generate_attributes(workspace, topic, count=count, model=exported.version)
+    assert answer.attributes and len(answer.attributes) <= count  # the grammar keeps it valid and capped
+    trained = user_chat(topic, count)[:2]
+    settings = workspace.settings.serving
+    params = {"count": count, "max_tokens": settings.max_tokens, "temperature": settings.temperature}
+    with workspace.session() as session:
+        assert session.get(ResponseCache, cache.cache_key(f"{exported.version}@{sha}", trained, params)) is not None
