@@ -27,23 +27,26 @@ def export(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="Adapter/merged version, alias, or run:ID.")],
     quant: Annotated[str, typer.Option("--quant", help="q4_k_m, q5_k_m, q8_0, f16, … (any llama.cpp type).")] = "q4_k_m",
+    keep_merged: Annotated[bool, typer.Option("--keep-merged", help="Also keep (and register) the merged HF folder.")] = False,
+    device: Annotated[str, typer.Option("--device", help="Where the LoRA merge runs: cpu or cuda.")] = "cpu",
     json: JsonOpt = False,
 ) -> None:
     """Merge + GGUF + quantize + verify, then register the GGUF version."""
     from rich.progress import Progress
 
-    from lightdom_tui.modelio.pipeline import export_model
+    from lightdom_tui.modelio.pipeline import check_device, export_model
     from lightdom_tui.modelio.quantize import ftype_for
 
     ws = workspace_from(ctx)
     ftype_for(quant)  # a bad --quant fails before the progress bar draws anything
+    check_device(device)
     with Progress(console=err_console, transient=True) as bar:
         task = bar.add_task("export", total=1.0)
 
         def progress(stage: str, fraction: float) -> None:
             bar.update(task, description=f"export: {stage}", completed=fraction)
 
-        result = export_model(ws, ref, quant=quant, progress=progress)
+        result = export_model(ws, ref, quant=quant, progress=progress, keep_merged=keep_merged, device=device)
 
     def human(console: Console) -> None:
         check = result.verification

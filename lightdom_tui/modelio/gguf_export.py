@@ -1,13 +1,15 @@
-"""HF folder → GGUF (f16 or f32) for Llama and Qwen2, written with the `gguf` package.
+"""HF folder or GGUF base (+ optional LoRA adapter) → GGUF (f16 or f32), streamed.
 
-Steps, in order (gguf-py's writer is the style model):
-1. read ``config.json`` into :class:`HParams`;
+Llama and Qwen2, written with the `gguf` package. Steps, in order:
+1. read ``config.json`` (or the GGUF base's header) into :class:`HParams`;
 2. write the architecture's hyper-parameters under the format's own keys;
 3. write the tokenizer: the byte-level BPE vocabulary and merges from
-   ``tokenizer.json``, token types, special tokens, ``add_bos`` and the chat template;
-4. stream every weight, renamed through ``TensorNameMap``; Llama's q/k projections
-   are permuted into the interleaved rotary layout llama.cpp expects (Qwen2 uses the
-   NeoX layout, which needs no permutation).
+   ``tokenizer.json``, token types, special tokens, ``add_bos`` and the chat template
+   (a GGUF base's tokenizer keys are carried over as they are);
+4. write the tensor table from the sources' shapes, then every weight one at a time
+   (merged with the adapter where it has a delta), renamed through ``TensorNameMap``;
+   Llama's q/k projections are permuted into the interleaved rotary layout llama.cpp
+   expects (Qwen2 uses the NeoX layout, which needs no permutation).
 
 The file is written to a temp name and renamed, so a crash never leaves a half file.
 """
@@ -15,6 +17,7 @@ The file is written to a temp name and renamed, so a crash never leaves a half f
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from lightdom_tui.errors import LightdomError
+from lightdom_tui.modelio.tensors import GGUFSource, iter_merged, open_source, read_lora
 
 SUPPORTED_ARCHITECTURES = ("llama", "qwen2")
 OUT_TYPES = ("f16", "f32")
@@ -104,20 +108,6 @@ def permute_qk(weights: np.ndarray, n_head: int) -> np.ndarray:
         .swapaxes(1, 2)
         .reshape(weights.shape)
     )
-
-
-def iter_hf_tensors(model_dir: Path) -> Iterator[tuple[str, np.ndarray]]:
-    """Every tensor of the folder's safetensors files as float32 numpy (bf16 included)."""
-    import torch
-    from safetensors import safe_open
-
-    files = sorted(Path(model_dir).glob("*.safetensors"))
-    if not files:
-        raise LightdomError(f"{model_dir}: no *.safetensors weights (save with safe_serialization=True)")
-    for file in files:
-        with safe_open(str(file), framework="pt") as handle:
-            for name in handle.keys():
-                yield name, handle.get_tensor(name).to(torch.float32).numpy()
 
 
 def detect_tokenizer_pre(tokenizer_json: dict[str, Any], architecture: str) -> str:
@@ -227,21 +217,72 @@ def _write_tokenizer(writer: Any, model_dir: Path, hp: HParams, tokenizer_pre: s
     return pre
 
 
-def _gguf_tensor(name_map: Any, hf_name: str, data: np.ndarray, hp: HParams, out_type: str) -> tuple[str, np.ndarray] | None:
-    if hf_name.endswith("rotary_emb.inv_freq"):
-        return None  # recomputed by llama.cpp from rope.freq_base
+def hparams_from_gguf(source: GGUFSource) -> HParams:
+    """The hyper-parameters of a GGUF base, read from its header (weights untouched)."""
+    arch = source.architecture
+    heads = source.num_heads
+    hidden = int(source.field(f"{arch}.embedding_length"))
+    tokens = source.field("tokenizer.ggml.tokens") or []
+    head_dim = int(source.field(f"{arch}.attention.key_length", 0) or source.field(f"{arch}.rope.dimension_count", 0)
+                   or hidden // heads)
+    return HParams(
+        architecture=arch,
+        vocab_size=int(source.field(f"{arch}.vocab_size", 0) or len(tokens)),
+        hidden_size=hidden,
+        intermediate_size=int(source.field(f"{arch}.feed_forward_length")),
+        num_layers=source.num_layers,
+        num_heads=heads,
+        num_kv_heads=source.num_kv_heads,
+        head_dim=head_dim,
+        rms_norm_eps=float(source.field(f"{arch}.attention.layer_norm_rms_epsilon", 1e-6)),
+        rope_theta=float(source.field(f"{arch}.rope.freq_base", 10000.0)),
+        context_length=int(source.field(f"{arch}.context_length", 2048)),
+        tie_word_embeddings="lm_head.weight" not in source.specs,
+    )
+
+
+def _copy_tokenizer(writer: Any, source: GGUFSource, pre: str | None) -> str:
+    """Carry a GGUF base's tokenizer (vocabulary, merges, special ids, chat template) over unchanged."""
+    import gguf
+
+    pre = pre or str(source.field("tokenizer.ggml.pre", "default"))
+    writer.add_tokenizer_pre(pre)
+    for key, found in source.reader.fields.items():
+        if not key.startswith("tokenizer.") or key == "tokenizer.ggml.pre":
+            continue
+        value = found.contents()
+        kind = gguf.GGUFValueType(found.types[0])
+        if kind == gguf.GGUFValueType.ARRAY:
+            writer.add_key_value(key, value, kind, sub_type=gguf.GGUFValueType(found.types[-1]))
+        else:
+            writer.add_key_value(key, value, kind)
+    return pre
+
+
+def gguf_tensor_name(name_map: Any, hf_name: str, architecture: str) -> str:
+    """The GGUF name of an HF tensor; a tensor llama.cpp has no name for is a clear error."""
     new_name = name_map.get_name(hf_name, try_suffixes=(".weight", ".bias"))
     if new_name is None:
-        raise LightdomError(f"tensor {hf_name!r}: no GGUF name for architecture {hp.architecture}")
+        raise LightdomError(f"tensor {hf_name!r}: no GGUF name for architecture {architecture}")
+    return new_name
+
+
+def _out_dtype(shape: tuple[int, ...], out_type: str) -> Any:
+    # Norms and biases stay f32 (as llama.cpp's converter does); matrices take the output type.
+    return np.float16 if out_type == "f16" and len(shape) >= 2 else np.float32
+
+
+def _to_gguf_array(hf_name: str, tensor: Any, hp: HParams, out_type: str) -> np.ndarray:
+    import torch
+
+    dtype = _out_dtype(tuple(tensor.shape), out_type)
+    data = tensor.to(device="cpu", dtype=torch.float16 if dtype == np.float16 else torch.float32).numpy()
     if hp.architecture == "llama":
         if hf_name.endswith("q_proj.weight"):
             data = permute_qk(data, hp.num_heads)
         elif hf_name.endswith("k_proj.weight"):
             data = permute_qk(data, hp.num_kv_heads)
-    # Norms and biases stay f32 (as llama.cpp's converter does); matrices take the output type.
-    if out_type == "f16" and data.ndim >= 2:
-        return new_name, data.astype(np.float16)
-    return new_name, data.astype(np.float32)
+    return np.ascontiguousarray(data)
 
 
 def export_gguf(
@@ -252,39 +293,57 @@ def export_gguf(
     name: str | None = None,
     tokenizer_pre: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    adapter: Path | None = None,
+    device: str = "cpu",
 ) -> GGUFExportResult:
-    """Write ``out_path`` (GGUF, ``out_type`` f16 or f32) from the HF folder ``model_dir``."""
+    """Write ``out_path`` (GGUF, ``out_type`` f16 or f32) from an HF folder or a GGUF base.
+
+    With ``adapter`` (a PEFT LoRA folder) each tensor it changes is merged on the way
+    (``B·A·scale`` in float32 on ``device``); no merged model exists anywhere. Tensors
+    are read, converted and written one at a time: the header and tensor table are
+    written first from the sources' shapes, then each tensor's bytes, so memory holds
+    one tensor (plus its float32 copy when merged), whatever the model's size.
+    """
     import gguf
 
     if out_type not in OUT_TYPES:
         raise LightdomError(f"GGUF type {out_type!r}: expected one of {', '.join(OUT_TYPES)}")
     model_dir, out_path = Path(model_dir), Path(out_path)
-    hp = read_hparams(model_dir)
+    source = open_source(model_dir)
+    hp = hparams_from_gguf(source) if isinstance(source, GGUFSource) else read_hparams(model_dir)
+    lora = read_lora(Path(adapter)) if adapter is not None else None
+    if lora is not None:
+        unknown = sorted(lora.delta_names() - set(source.names()))
+        if unknown:
+            raise LightdomError(f"{adapter}: changes {unknown[0]!r}, which the base {model_dir} does not have")
     arch = gguf.MODEL_ARCH.LLAMA if hp.architecture == "llama" else gguf.MODEL_ARCH.QWEN2
     name_map = gguf.get_tensor_name_map(arch, hp.num_layers)
+    plan = [n for n in source.names()
+            if not n.endswith("rotary_emb.inv_freq")  # recomputed by llama.cpp from rope.freq_base
+            and not (hp.tie_word_embeddings and n == "lm_head.weight")]  # tied: llama.cpp reuses token_embd
+    gguf_names = {n: gguf_tensor_name(name_map, n, hp.architecture) for n in plan}
     tmp = out_path.with_name(out_path.name + ".tmp")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     writer = gguf.GGUFWriter(tmp, gguf.MODEL_ARCH_NAMES[arch])
     try:
-        _write_hparams(writer, hp, out_type, name or model_dir.name)
-        pre = _write_tokenizer(writer, model_dir, hp, tokenizer_pre)
-        hf_names: list[str] = []
-        for hf_name, data in iter_hf_tensors(model_dir):
-            if hp.tie_word_embeddings and hf_name == "lm_head.weight":
-                continue  # tied: llama.cpp reuses token_embd as the output matrix
-            converted = _gguf_tensor(name_map, hf_name, data, hp, out_type)
-            if converted is not None:
-                writer.add_tensor(converted[0], converted[1])
-                hf_names.append(hf_name)
+        _write_hparams(writer, hp, out_type, name or (model_dir.stem if model_dir.suffix == ".gguf" else model_dir.name))
+        if isinstance(source, GGUFSource):
+            pre = _copy_tokenizer(writer, source, tokenizer_pre)
+        else:
+            pre = _write_tokenizer(writer, model_dir, hp, tokenizer_pre)
+        for hf_name in plan:
+            shape = source.specs[hf_name].shape
+            dtype = np.dtype(_out_dtype(shape, out_type))
+            writer.add_tensor_info(gguf_names[hf_name], shape, dtype, math.prod(shape) * dtype.itemsize)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
-        total = len(hf_names)
-        # gguf writes tensors in one call; report coarse progress around it.
-        if progress:
-            progress(0, total)
-        writer.write_tensors_to_file()
-        if progress:
-            progress(total, total)
+        writer.write_ti_data_to_file()
+        total = len(plan)
+        for done, (hf_name, tensor) in enumerate(iter_merged(source, lora, plan, device), start=1):
+            writer.write_tensor_data(_to_gguf_array(hf_name, tensor, hp, out_type))
+            del tensor
+            if progress:
+                progress(done, total)
     except BaseException:
         writer.close()
         tmp.unlink(missing_ok=True)
@@ -292,7 +351,7 @@ def export_gguf(
     writer.close()
     tmp.replace(out_path)
     return GGUFExportResult(
-        path=out_path, architecture=hp.architecture, out_type=out_type, n_tensors=len(hf_names), tokenizer_pre=pre
+        path=out_path, architecture=hp.architecture, out_type=out_type, n_tensors=len(plan), tokenizer_pre=pre
     )
 
 

@@ -1,8 +1,10 @@
-"""Adapter + base → one merged Hugging Face folder (what GGUF export reads).
+"""Adapter + base → one merged Hugging Face folder (kept only with ``--keep-merged``).
 
-The base is an HF folder (merged in float32, saved in the base's own dtype) or a
-GGUF file (transformers dequantizes it; saved as float32 so nothing is rounded
-twice). The folder is written under a temp name and renamed when complete.
+The GGUF export merges on its own while it writes (``gguf_export.export_gguf(adapter=)``);
+this folder is for users who want the merged HF weights too. The base is an HF folder
+(merged in float32 per tensor, saved in the base's own dtype) or a GGUF file (its
+weights dequantized one at a time; saved as float32 so nothing is rounded twice).
+The folder is written under a temp name and renamed when complete.
 """
 
 from __future__ import annotations
@@ -65,26 +67,51 @@ def base_save_dtype(base_path: Path) -> str:
     return dtype if dtype in SAVE_DTYPES else "float32"
 
 
-def merge_adapter(base_path: Path, adapter_path: Path | None, out_dir: Path) -> MergeResult:
-    """Merge a PEFT adapter into its base (or, without one, materialise the base) as an HF folder."""
-    import torch
+WEIGHT_FILES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+
+
+def _copy_base_files(base_path: Path, tmp: Path) -> None:
+    """Config, generation config and tokenizer files of the base, without its weights."""
+    if base_path.is_dir():
+        for item in base_path.iterdir():
+            if item.is_file() and not item.name.endswith(WEIGHT_FILES) and not item.name.endswith(".index.json"):
+                shutil.copy2(item, tmp / item.name)
+        return
+    from transformers import AutoConfig, AutoTokenizer
+
+    # transformers reads a GGUF's config and tokenizer from its header, not its weights.
+    config = AutoConfig.from_pretrained(str(base_path.parent), gguf_file=base_path.name)
+    if getattr(config, "quantization_config", None) is not None:
+        del config.quantization_config
+    config.dtype = "float32"
+    config.save_pretrained(tmp)
+    AutoTokenizer.from_pretrained(str(base_path.parent), gguf_file=base_path.name).save_pretrained(tmp)
+
+
+def merge_adapter(base_path: Path, adapter_path: Path | None, out_dir: Path, *, device: str = "cpu") -> MergeResult:
+    """Merge a PEFT LoRA adapter into its base (or, without one, materialise the base) as an HF folder.
+
+    Streamed: each base tensor is read, merged when the adapter changes it (float32 on
+    ``device``) and written before the next is read, in the base tensor's own dtype
+    (float32 for a GGUF base, whose weights are dequantized).
+    """
+    from lightdom_tui.modelio.tensors import TensorSpec, iter_merged, open_source, read_lora, write_safetensors
 
     base_path, out_dir = Path(base_path), Path(out_dir)
-    if adapter_path is not None and not (Path(adapter_path) / "adapter_config.json").is_file():
-        raise LightdomError(f"{adapter_path}: no adapter_config.json; not a PEFT adapter folder")
-    model, tokenizer = load_base_model(base_path)
-    if adapter_path is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(adapter_path)).merge_and_unload()
-    dtype = base_save_dtype(base_path)
-    model = model.to(getattr(torch, dtype))
-    model.config.dtype = dtype
+    source = open_source(base_path)
+    lora = read_lora(Path(adapter_path)) if adapter_path is not None else None
+    if lora is not None:
+        unknown = sorted(lora.delta_names() - set(source.names()))
+        if unknown:
+            raise LightdomError(f"{adapter_path}: changes {unknown[0]!r}, which the base {base_path} does not have")
+    names = source.names()
+    specs = [TensorSpec(n, source.specs[n].dtype, source.specs[n].shape) for n in names]
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        _copy_base_files(base_path, tmp)
+        write_safetensors(tmp / "model.safetensors", specs, (t for _, t in iter_merged(source, lora, names, device)))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -93,7 +120,7 @@ def merge_adapter(base_path: Path, adapter_path: Path | None, out_dir: Path) -> 
     tmp.rename(out_dir)
     return MergeResult(
         path=out_dir,
-        dtype=dtype,
+        dtype=base_save_dtype(base_path),
         base_format="gguf" if base_path.suffix == ".gguf" else "hf",
         adapter=Path(adapter_path) if adapter_path else None,
     )

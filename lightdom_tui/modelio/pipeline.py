@@ -1,4 +1,8 @@
-"""`lightdom export`: adapter → merged HF → f16 GGUF → quantized GGUF → verified → registered.
+"""`lightdom export`: base + adapter → f16 GGUF (merged while streamed) → quantized GGUF → verified → registered.
+
+No step holds the whole model: the merge happens tensor by tensor inside the GGUF
+writer, quantization is llama.cpp's (tensor by tensor), and verification computes its
+float32 reference one decoder layer at a time. ``keep_merged`` also keeps a merged HF folder.
 
 Order matters for safety: every file is written under a temp name and renamed;
 nothing is registered until verification passes, and then the merged folder and
@@ -96,7 +100,10 @@ def resolve_source(session: Session, ref: str) -> _Source:
 
 
 def validation_texts(session: Session, dataset_id: int | None, tokenizer_dir: Path) -> list[str]:
-    """Validation-split conversations of the version's dataset, rendered with its chat template."""
+    """Validation-split conversations of the version's dataset, rendered with its chat template.
+
+    ``tokenizer_dir`` is an HF folder or a GGUF file (its tokenizer is read from the header).
+    """
     if dataset_id is None:
         return []
     rows = session.exec(
@@ -107,9 +114,9 @@ def validation_texts(session: Session, dataset_id: int | None, tokenizer_dir: Pa
     ).all()
     if not rows:
         return []
-    from transformers import AutoTokenizer
+    from lightdom_tui.modelio.load import load_tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    tokenizer = load_tokenizer(tokenizer_dir)
     texts = []
     for messages_json in rows:
         messages = [
@@ -117,6 +124,20 @@ def validation_texts(session: Session, dataset_id: int | None, tokenizer_dir: Pa
         ]
         texts.append(tokenizer.apply_chat_template(messages, tokenize=False))
     return texts
+
+
+def check_device(device: str) -> str:
+    """``cpu`` or an available ``cuda[:N]``; anything else is a one-line error."""
+    device = device.strip().lower()
+    if device == "cpu":
+        return device
+    if device == "cuda" or device.startswith("cuda:"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise LightdomError(f"device '{device}': no CUDA GPU is visible to torch; use --device cpu")
+        return device
+    raise LightdomError(f"device '{device}': expected cpu or cuda")
 
 
 def _cleanup(paths: list[Path]) -> None:
@@ -127,46 +148,55 @@ def _cleanup(paths: list[Path]) -> None:
             path.unlink(missing_ok=True)
 
 
-def export_model(ws: Workspace, ref: str, quant: str = "q4_k_m", progress: Progress | None = None) -> ExportResult:
-    """Merge (when needed), convert to GGUF, quantize, verify and register; see the module docstring."""
-    from lightdom_tui.modelio.gguf_export import export_gguf, read_gguf_metadata, read_hparams
+def export_model(
+    ws: Workspace,
+    ref: str,
+    quant: str = "q4_k_m",
+    progress: Progress | None = None,
+    *,
+    keep_merged: bool = True,
+    device: str = "cpu",
+) -> ExportResult:
+    """Merge (when needed), convert to GGUF, quantize, verify and register; see the module docstring.
+
+    The merge is streamed into the GGUF writer, one tensor at a time on ``device``.
+    ``keep_merged`` also writes (streamed) and registers the merged HF folder; the CLI's
+    ``--keep-merged`` sets it, and it defaults to on here for API callers that expect it.
+    """
+    from lightdom_tui.modelio.gguf_export import export_gguf, read_gguf_metadata
     from lightdom_tui.modelio.merge import merge_adapter
     from lightdom_tui.modelio.quantize import ftype_for, quantize_gguf
     from lightdom_tui.modelio.verify import verify_export
 
     quant = quant.strip().lower()
     ftype_for(quant)  # an unknown quant fails before any work
+    device = check_device(device)
     report = progress or (lambda stage, fraction: None)
     with ws.session() as session:
         src = resolve_source(session, ref)
         stem = unique_version_name(session, f"{src.start.version}-{quant}")
-        merged_name = unique_version_name(session, f"{src.adapter.version}-merged") if src.adapter else None
+        keep = keep_merged and src.adapter is not None
+        merged_name = unique_version_name(session, f"{src.adapter.version}-merged") if keep else None
     written: list[Path] = []
     timings: dict[str, float] = {}
     notes: list[str] = []
     base_path = Path(src.base.path)
     try:
-        # 1. an HF folder to convert: the merged adapter, the merged version itself, or the base.
-        #    A GGUF base is read from its dequantized HF copy (models/base/<version>-hf), which
-        #    training already made; made once here otherwise (transformers' GGUF reader is slow).
+        # 1. what the GGUF is written from: the merged version itself, the merged folder
+        #    (--keep-merged), or the base (HF folder or GGUF) with the adapter merged on the fly.
         started = time.perf_counter()
         report("merge", 0.0)
-        if base_path.suffix == ".gguf" and src.merged is None:
-            from lightdom_tui.modelio.load import BaseModelRef, trainable_folder
-
-            base_hf = trainable_folder(ws, BaseModelRef(path=base_path, is_gguf=True, version=src.base))
-            timings["dequantize_s"] = time.perf_counter() - started
-        else:
-            base_hf = base_path
+        adapter_dir = Path(src.adapter.path) if src.adapter is not None else None
         if src.merged is not None:
-            hf_dir = Path(src.merged.path)
-        elif src.adapter is not None:
-            hf_dir = ws.models_dir / "merged" / merged_name  # type: ignore[operator]
-            merge_adapter(base_hf, Path(src.adapter.path), hf_dir)
-            written.append(hf_dir)
+            model_path, adapter_dir = Path(src.merged.path), None
+        elif keep:
+            model_path = ws.models_dir / "merged" / merged_name  # type: ignore[operator]
+            merge_adapter(base_path, adapter_dir, model_path, device=device)
+            written.append(model_path)
+            adapter_dir = None
         else:
-            hf_dir = base_hf
-        timings["merge_s"] = time.perf_counter() - started - timings.get("dequantize_s", 0.0)
+            model_path = base_path
+        timings["merge_s"] = time.perf_counter() - started
         report("merge", 1.0)
 
         # 2. f16 GGUF; a GGUF base lends its pre-tokenizer name (HF's copy of it may be lossy).
@@ -175,8 +205,9 @@ def export_model(ws: Workspace, ref: str, quant: str = "q4_k_m", progress: Progr
         if base_path.suffix == ".gguf":
             pre = read_gguf_metadata(base_path, ("tokenizer.ggml.pre",)).get("tokenizer.ggml.pre")
         f16_path = ws.models_dir / "gguf" / f"{stem}.f16.gguf"
-        export_gguf(hf_dir, f16_path, out_type="f16", name=stem, tokenizer_pre=pre,
-                    progress=lambda done, total: report("gguf", done / max(total, 1)))
+        exported = export_gguf(model_path, f16_path, out_type="f16", name=stem, tokenizer_pre=pre,
+                               adapter=adapter_dir, device=device,
+                               progress=lambda done, total: report("gguf", done / max(total, 1)))
         written.append(f16_path)
         timings["gguf_s"] = time.perf_counter() - started
 
@@ -198,8 +229,9 @@ def export_model(ws: Workspace, ref: str, quant: str = "q4_k_m", progress: Progr
         started = time.perf_counter()
         report("verify", 0.0)
         with ws.session() as session:
-            texts = validation_texts(session, src.start.dataset_id, hf_dir)
-        verification = verify_export(hf_dir, f16_path, quant_path, quant, texts=texts or None)
+            texts = validation_texts(session, src.start.dataset_id, model_path)
+        verification = verify_export(model_path, f16_path, quant_path, quant, texts=texts or None,
+                                     adapter=adapter_dir, device=device)
         verification.warnings.extend(notes)
         timings["verify_s"] = time.perf_counter() - started
         report("verify", 1.0)
@@ -214,8 +246,7 @@ def export_model(ws: Workspace, ref: str, quant: str = "q4_k_m", progress: Progr
         if quant_path is not None:
             _cleanup([f16_path])
             written.remove(f16_path)
-        architecture = read_hparams(hf_dir).architecture
-        return _register(ws, src, stem, merged_name, hf_dir, final_path, quant, architecture,
+        return _register(ws, src, stem, merged_name, model_path, final_path, quant, exported.architecture,
                          verification.to_dict(), timings, notes)
     except BaseException:
         _cleanup(written)
@@ -240,7 +271,7 @@ def _register(
         assert start is not None
         prompts = loads(start.prompts_json, {})
         parent = start
-        if src.adapter is not None and merged_name is not None:
+        if merged_name is not None:
             parent = register_version(
                 session, version=merged_name, kind="merged", format="hf", path=hf_dir,
                 architecture=architecture, parent_id=start.id, run_id=start.run_id,
@@ -255,6 +286,6 @@ def _register(
         )
         return ExportResult(
             version=record.version, path=record.path, quant=quant, size=record.size_bytes or 0, sha256=sha,
-            verification=verification, merged_version=merged_name if src.adapter else None,
+            verification=verification, merged_version=merged_name,
             parent=parent.version, timings_s=timings, notes=notes,
         )

@@ -1,12 +1,14 @@
 """Check an export before it is registered.
 
-f16 GGUF against the HF model (same token ids fed to both, so the comparison is
-about weights and graph, not tokenizers):
+f16 GGUF against a float32 reference (base + adapter, computed one transformers
+decoder layer at a time, so it fits where the model in float32 would not; see
+``reference.py``), same token ids fed to both, so the comparison is about weights
+and graph, not tokenizers:
 - next-token logits at every position; pass when the largest absolute difference
   is at most ``F16_REL_TOLERANCE`` (2%) of the largest HF logit, and the top-1
   token agrees at every position that is not a near tie;
-- greedy continuations (``GREEDY_TOKENS`` tokens, argmax loops on both sides):
-  identical, or diverging only at a near tie (top-2 gap within
+- greedy continuations (``GREEDY_TOKENS`` tokens of llama.cpp's argmax loop, checked
+  teacher-forced against the reference's argmax): identical, or diverging only at a near tie (top-2 gap within
   ``TIE_FACTOR`` × the observed logit error);
 - tokenizer agreement (llama.cpp vs HF token ids on the prompts) is reported;
   a mismatch is a warning, since the HF tokenizer itself may be the lossy one.
@@ -97,65 +99,72 @@ def llama_greedy(llm: Any, ids: list[int], n: int) -> list[int]:
     return out
 
 
-def hf_logits(model: Any, ids: list[int]) -> np.ndarray:
-    """HF logits at every position of ``ids``."""
-    import torch
-
-    with torch.no_grad():
-        return model(torch.tensor([ids])).logits[0].float().numpy()
-
-
-def hf_greedy(model: Any, ids: list[int], n: int) -> tuple[list[int], list[np.ndarray]]:
-    """``n`` argmax tokens after ``ids`` and the logits each was chosen from."""
-    seq, out, steps = list(ids), [], []
-    for _ in range(n):
-        logits = hf_logits(model, seq)[-1]
-        token = int(np.argmax(logits))
-        out.append(token)
-        steps.append(logits)
-        seq.append(token)
-    return out, steps
-
-
 def _top2_gap(logits: np.ndarray) -> np.ndarray:
     part = np.partition(logits, -2, axis=-1)
     return part[..., -1] - part[..., -2]
 
 
-def compare_f16(hf_dir: Path, gguf_path: Path, prompts: tuple[str, ...] = DEFAULT_PROMPTS) -> dict[str, Any]:
-    """Logit, greedy and tokenizer comparison of the HF model and its f16/f32 GGUF."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def _prompt_ids(model_path: Path, llm: Any, prompts: tuple[str, ...]) -> tuple[list[list[int]], list[str]]:
+    """Token ids fed to both sides (the HF tokenizer's, when there is one) and the prompts llama.cpp splits differently."""
+    add_bos = llm.metadata.get("tokenizer.ggml.add_bos_token") == "true"
+    ours = [llm.tokenize(p.encode(), add_bos=add_bos, special=True) for p in prompts]
+    if not (Path(model_path) / "tokenizer.json").is_file():
+        return ours, []  # a GGUF base: its tokenizer is carried over as is
+    from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(hf_dir))
-    model = AutoModelForCausalLM.from_pretrained(str(hf_dir), dtype="float32").eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+    ids = [tokenizer(p).input_ids for p in prompts]
+    return ids, [p for p, a, b in zip(prompts, ids, ours) if a != b]
+
+
+def compare_f16(
+    model_path: Path,
+    gguf_path: Path,
+    prompts: tuple[str, ...] = DEFAULT_PROMPTS,
+    *,
+    adapter: Path | None = None,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Logit, greedy and tokenizer comparison of the reference model and its f16/f32 GGUF.
+
+    The reference is ``model_path`` (HF folder or GGUF base) with ``adapter`` merged,
+    computed layer by layer in float32 (:mod:`lightdom_tui.modelio.reference`).
+    llama.cpp's greedy continuation is checked teacher-forced: the reference's argmax
+    at each continuation position must be llama.cpp's token (or a near tie). That is
+    the same test as generating greedily on both sides, with one reference pass.
+    """
+    from lightdom_tui.modelio.reference import reference_logits
+
     llm = open_llama(gguf_path)
     try:
-        max_abs, scale, agree, total, token_mismatch = 0.0, 0.0, 0, 0, []
-        greedy: list[dict[str, Any]] = []
-        for prompt in prompts:
-            ids = tokenizer(prompt).input_ids
-            reference = hf_logits(model, ids)
-            ours = llama_logits(llm, ids)
-            diff = float(np.abs(reference - ours).max())
-            max_abs, scale = max(max_abs, diff), max(scale, float(np.abs(reference).max()))
-            tie = _top2_gap(reference) <= TIE_FACTOR * diff
-            same = reference.argmax(-1) == ours.argmax(-1)
-            agree += int((same | tie).sum())
-            total += len(ids)
-            if llm.tokenize(prompt.encode(), add_bos=llm.metadata.get("tokenizer.ggml.add_bos_token") == "true", special=True) != ids:
-                token_mismatch.append(prompt)
-            hf_tokens, hf_steps = hf_greedy(model, ids, GREEDY_TOKENS)
-            ll_tokens = llama_greedy(llm, ids, GREEDY_TOKENS)
-            first = next((i for i, (a, b) in enumerate(zip(hf_tokens, ll_tokens)) if a != b), None)
-            near_tie = first is not None and float(_top2_gap(hf_steps[first])) <= TIE_FACTOR * max(diff, 1e-4)
-            greedy.append(
-                {"prompt": prompt, "match": first is None, "diverged_at": first, "near_tie": near_tie,
-                 "hf": hf_tokens, "llama_cpp": ll_tokens}
-            )
+        ids_list, token_mismatch = _prompt_ids(model_path, llm, prompts)
+        continuations = [llama_greedy(llm, ids, GREEDY_TOKENS) for ids in ids_list]
+        ours_list = [llama_logits(llm, ids + cont) for ids, cont in zip(ids_list, continuations)]
     finally:
         llm.close()
+    references = reference_logits(model_path, [ids + cont for ids, cont in zip(ids_list, continuations)],
+                                  adapter=adapter, device=device)
+    max_abs, scale, agree, total = 0.0, 0.0, 0, 0
+    greedy: list[dict[str, Any]] = []
+    for prompt, ids, cont, reference, ours in zip(prompts, ids_list, continuations, references, ours_list):
+        diff = float(np.abs(reference - ours).max())
+        max_abs, scale = max(max_abs, diff), max(scale, float(np.abs(reference).max()))
+        tie = _top2_gap(reference) <= TIE_FACTOR * diff
+        same = reference.argmax(-1) == ours.argmax(-1)
+        agree += int((same | tie).sum())
+        total += len(same)
+        steps = reference[len(ids) - 1: len(ids) - 1 + len(cont)]
+        ref_tokens = [int(t) for t in steps.argmax(-1)]
+        first = next((i for i, (a, b) in enumerate(zip(ref_tokens, cont)) if a != b), None)
+        near_tie = first is not None and float(_top2_gap(steps[first])) <= TIE_FACTOR * max(diff, 1e-4)
+        greedy.append(
+            {"prompt": prompt, "match": first is None, "diverged_at": first, "near_tie": near_tie,
+             "hf": ref_tokens, "llama_cpp": cont}
+        )
     rel = max_abs / scale if scale else 0.0
     return {
+        "method": "float32 reference from transformers' layers, one layer in memory at a time; "
+                  "greedy checked teacher-forced on llama.cpp's continuation",
         "max_abs_diff": max_abs,
         "max_abs_logit": scale,
         "rel_diff": rel,
@@ -221,11 +230,16 @@ def verify_export(
     *,
     prompts: tuple[str, ...] = DEFAULT_PROMPTS,
     texts: list[str] | None = None,
+    adapter: Path | None = None,
+    device: str = "cpu",
 ) -> VerificationReport:
-    """Verify the f16 GGUF against HF and the quantized file against the f16; never raises on a mismatch."""
+    """Verify the f16 GGUF against the reference (``hf_dir`` + ``adapter``) and the quantized file against the f16.
+
+    ``hf_dir`` may be an HF folder or a GGUF base. Never raises on a mismatch.
+    """
     report = VerificationReport(passed=False)
     try:
-        report.f16 = compare_f16(hf_dir, f16_path, prompts)
+        report.f16 = compare_f16(hf_dir, f16_path, prompts, adapter=adapter, device=device)
     except Exception as exc:  # a file llama.cpp cannot load is a failed verification, not a crash
         report.reasons.append(f"f16 GGUF could not be compared: {exc}")
         return report
