@@ -4,6 +4,11 @@ Applied before export and training (``settings.curation.anonymise``; kinds in
 ``settings.curation.pii_kinds``). Order matters: URL credentials and API keys are
 replaced first so their parts are not half-matched as emails or phone numbers.
 Credit cards must pass the Luhn check; IPv4 octets must be ≤ 255; IPv6 must parse.
+
+Phone numbers: written with separators or a leading ``+`` they are recognised by shape;
+written without separators in a national format (``0415806975``, ``(0121)4960448``,
+``4155550123``) they must be a valid number of one of ``PHONE_REGIONS`` according to
+``phonenumbers`` (Google's libphonenumber metadata), so order numbers and dates stay.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import phonenumbers
 
 PLACEHOLDERS = {
     "url_credentials": "<URL_CREDENTIALS>",
@@ -48,6 +55,14 @@ _PHONE = re.compile(
     r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,8}){1,4}(?!\w)"
     r"|(?<![\w+])\+\d{8,14}(?!\w)"
 )
+
+# phone-number candidates for libphonenumber: digit groups with optional separators, a leading
+# "+" or a bracketed area code; not glued to a word, an id ("INV-", "#") or a path
+_PHONE_CANDIDATE = re.compile(
+    r"(?<![\w+#/.-])(?:\+\d{1,3}[ .-]?)?(?:\(0?\d{1,5}\)[ .-]?)?\d{1,5}(?:[ .-]?\d{1,8}){0,5}(?![\w-])"
+)
+_NANP = ("US", "CA")
+PHONE_REGIONS = ("US", "CA", "GB", "IE", "DE", "AT", "CH", "FR", "BE", "NL", "ES", "IT", "AU", "NZ", "IN")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -84,8 +99,8 @@ def _ipv4(match: re.Match[str]) -> str | None:
     return PLACEHOLDERS["ipv4"] if all(int(p) <= 255 and (p == "0" or not p.startswith("0")) for p in parts) else None
 
 
-def _phone(match: re.Match[str]) -> str | None:
-    text = match.group(0)
+def _phone(match: re.Match[str] | str) -> str | None:
+    text = match if isinstance(match, str) else match.group(0)
     digits = sum(c.isdigit() for c in text)
     if not 7 <= digits <= 15:
         return None
@@ -96,6 +111,49 @@ def _phone(match: re.Match[str]) -> str | None:
     return PLACEHOLDERS["phone"]
 
 
+def _phone_length(text: str, regions: tuple[str, ...]) -> int:
+    """Length of the valid phone number ``text`` is (0: none) in one of ``regions``.
+
+    libphonenumber's matcher also checks how the digits are grouped, so an id like
+    ``200582-9514`` is not taken for a US number although its digits would be valid.
+    Without a "+", a bracket or a trunk "0" only the North American plan is tried: in
+    countries without a trunk prefix (IT, ES, IN mobiles) too many ids are valid numbers.
+    """
+    if text.startswith("+"):
+        regions = ("ZZ",)
+    elif text[0].isdigit() and text[0] != "0":
+        regions = tuple(region for region in regions if region in _NANP)
+    for region in regions:
+        try:  # cheap check first; the matcher (grouping rules) only where the digits are valid
+            if not phonenumbers.is_valid_number(phonenumbers.parse(text, region)):
+                continue
+        except phonenumbers.NumberParseException:
+            continue
+        for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.STRICT_GROUPING):
+            if match.start == 0:
+                return match.end
+    return 0
+
+
+def _plausible_phone(text: str) -> bool:
+    """Cheap guards before asking libphonenumber: length, dates, versions, bare ids."""
+    digits = sum(c.isdigit() for c in text)
+    if not 7 <= digits <= 15 or _phone(text) is None:
+        return False
+    if text.isdigit():  # no separators: only trunk-prefixed national forms or ten NANP digits
+        return text.startswith("0") or (digits == 10 and text[0] in "23456789")
+    return True
+
+
+def _library_phone(match: re.Match[str], regions: tuple[str, ...] = PHONE_REGIONS) -> str | None:
+    """A placeholder for a candidate that is a valid phone number (grouped as numbers are written)."""
+    text = match.group(0)
+    if not _plausible_phone(text):
+        return None
+    end = _phone_length(text, regions)
+    return PLACEHOLDERS["phone"] + text[end:] if end else None
+
+
 _RULES: list[tuple[str, re.Pattern[str], Callable[[re.Match[str]], str | None]]] = [
     ("url_credentials", _URL_CREDENTIALS, lambda m: m.group("scheme") + PLACEHOLDERS["url_credentials"] + "@"),
     ("api_key", _API_KEY, lambda m: PLACEHOLDERS["api_key"]),
@@ -103,7 +161,8 @@ _RULES: list[tuple[str, re.Pattern[str], Callable[[re.Match[str]], str | None]]]
     ("credit_card", _CARD, _card),
     ("ipv6", _IPV6, _ipv6),
     ("ipv4", _IPV4, _ipv4),
-    ("phone", _PHONE, _phone),
+    ("phone", _PHONE_CANDIDATE, _library_phone),  # first: it knows where a number ends
+    ("phone", _PHONE, _phone),  # then numbers of the right shape that libphonenumber calls invalid
 ]
 
 
@@ -121,11 +180,20 @@ class PiiReport:
 
 
 def anonymise_text(text: str, kinds: tuple[str, ...] | list[str] = ALL_KINDS,
-                   counts: Counter | None = None) -> str:
-    """Replace PII of the given kinds with typed placeholders; counts per kind go to ``counts``."""
+                   counts: Counter | None = None, phone_regions: tuple[str, ...] = PHONE_REGIONS) -> str:
+    """Replace PII of the given kinds with typed placeholders; counts per kind go to ``counts``.
+
+    ``phone_regions`` are the countries whose national phone formats are recognised
+    without separators (empty: only numbers written with separators or ``+``).
+    """
     for kind, pattern, replace in _RULES:
         if kind not in kinds:
             continue
+        if pattern is _PHONE_CANDIDATE:
+            if not phone_regions:
+                continue
+            if phone_regions != PHONE_REGIONS:
+                replace = lambda m, regions=phone_regions: _library_phone(m, regions)  # noqa: E731
 
         def substitute(match: re.Match[str], kind: str = kind, replace=replace) -> str:  # noqa: ANN001
             new = replace(match)
