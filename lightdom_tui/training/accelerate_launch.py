@@ -28,23 +28,37 @@ ACCELERATE_CONFIG = "accelerate.yaml"
 STRATEGIES = ("ddp", "fsdp")
 
 
-def accelerate_config(n_gpus: int, strategy: str = "ddp", bf16: bool = True) -> dict[str, Any]:
-    """An accelerate config for this machine: CPU, one GPU, or DDP / FSDP over ``n_gpus``."""
+def accelerate_config(n_gpus: int, strategy: str = "ddp", bf16: bool = True,
+                      processes: int | None = None) -> dict[str, Any]:
+    """An accelerate config for this machine: CPU, one GPU, or DDP / FSDP over ``n_gpus``.
+
+    ``processes`` (default: one per GPU) above 1 on a box without GPUs runs DDP over CPU
+    processes (gloo): the multi-GPU code path, testable without a GPU.
+    """
     if strategy not in STRATEGIES:
         raise LightdomError(f"strategy '{strategy}': expected one of {', '.join(STRATEGIES)}")
+    n = processes if processes is not None else max(1, n_gpus)
+    if n < 1 or (n_gpus and n > n_gpus):
+        raise LightdomError(f"processes {n}: expected 1 to {max(1, n_gpus)} (one per GPU)" if n_gpus
+                            else f"processes {n}: expected at least 1")
+    if n > 1 and not n_gpus and strategy == "fsdp":
+        raise LightdomError("strategy 'fsdp': needs GPUs; use ddp for CPU processes")
     config: dict[str, Any] = {
         "compute_environment": "LOCAL_MACHINE",
         "machine_rank": 0,
         "num_machines": 1,
-        "num_processes": max(1, n_gpus),
+        "num_processes": n,
         "mixed_precision": "bf16" if n_gpus and bf16 else "no",
         "use_cpu": n_gpus == 0,
         "distributed_type": "NO",
         "main_training_function": "main",
     }
-    if n_gpus > 1:
+    if n > 1:
+        # accelerate starts >1 local processes through torchrun only for its multi-GPU type; on
+        # CPU each process then joins over gloo. Port 0: a free port, so runs never collide.
         config["distributed_type"] = "FSDP" if strategy == "fsdp" else "MULTI_GPU"
-    if n_gpus > 1 and strategy == "fsdp":
+        config["main_process_port"] = 0
+    if n > 1 and strategy == "fsdp":
         config["fsdp_config"] = {
             "fsdp_auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
             "fsdp_sharding_strategy": "FULL_SHARD",
@@ -55,13 +69,13 @@ def accelerate_config(n_gpus: int, strategy: str = "ddp", bf16: bool = True) -> 
     return config
 
 
-def write_accelerate_config(path: Path, strategy: str = "ddp") -> Path:
+def write_accelerate_config(path: Path, strategy: str = "ddp", processes: int | None = None) -> Path:
     """Write the accelerate config for the visible GPUs (JSON is valid YAML)."""
     import torch
 
     n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     bf16 = bool(n_gpus) and torch.cuda.is_bf16_supported()
-    path.write_text(json.dumps(accelerate_config(n_gpus, strategy, bf16), indent=2) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(accelerate_config(n_gpus, strategy, bf16, processes), indent=2) + "\n", encoding="utf-8")
     return path
 
 
@@ -93,8 +107,12 @@ def import_metrics(workspace: Workspace, run_id: int, metrics_file: Path) -> int
     return len(by_step)
 
 
-def train_with_accelerate(workspace: Workspace, request: TrainRequest, strategy: str = "ddp") -> TrainResult:
-    """Record a run, export the script, launch it with accelerate, then publish its adapter."""
+def train_with_accelerate(workspace: Workspace, request: TrainRequest, strategy: str = "ddp",
+                          processes: int | None = None) -> TrainResult:
+    """Record a run, export the script, launch it with accelerate, then publish its adapter.
+
+    ``processes``: how many to launch (default one per GPU; see :func:`accelerate_config`).
+    """
     from lightdom_tui.training.config import TrainResult
     from lightdom_tui.training.scripts import export_script
     from lightdom_tui.training.trainer import _load_run, _set_status, adapter_name, create_run, publish_adapter
@@ -105,7 +123,7 @@ def train_with_accelerate(workspace: Workspace, request: TrainRequest, strategy:
     _set_status(workspace, run_id, "running", pid=os.getpid())  # we wait on the launch
     try:
         exported = export_script(workspace, request, folder)
-        config_file = write_accelerate_config(folder / ACCELERATE_CONFIG, strategy)
+        config_file = write_accelerate_config(folder / ACCELERATE_CONFIG, strategy, processes)
         command = launch_command(config_file, exported.script, exported.config)
         completed = subprocess.run(command, cwd=folder, capture_output=True, text=True)
         (folder / "launch.log").write_text(completed.stdout + completed.stderr, encoding="utf-8")
