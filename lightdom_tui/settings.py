@@ -367,6 +367,8 @@ def save_settings(root: Path, settings: Settings) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         tmp.replace(path)
+    except OSError as exc:
+        raise LightdomError(f"{path}: cannot write: {exc.strerror or exc} (is the workspace read-only?)") from None
     finally:
         tmp.unlink(missing_ok=True)
     return path
@@ -382,7 +384,7 @@ def split_key(dotted_key: str) -> tuple[str, str]:
                             f"(sections: {', '.join(sections)})")
     keys = [f.name for f in fields(getattr(Settings(), section))]
     if key not in keys:
-        raise LightdomError(f"setting {shown}: unknown key (keys of [{section}]: {', '.join(keys)})")
+        raise LightdomError(f"setting {shown}: unknown setting {key[:40]!r} (keys of [{section}]: {', '.join(keys)})")
     return section, key
 
 

@@ -17,8 +17,17 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from lightdom_tui.db.engine import create_db_engine, migrate, session_scope
-from lightdom_tui.errors import NotAWorkspaceError
-from lightdom_tui.settings import SETTINGS_FILE, Settings, load_settings, save_settings
+from lightdom_tui.errors import LightdomError, NotAWorkspaceError, database_error
+from lightdom_tui.settings import (
+    SETTINGS_FILE,
+    Settings,
+    load_settings,
+    read_settings,
+    save_settings,
+    settings_to_dict,
+    split_key,
+    update_setting,
+)
 
 HOME_ENV = "LIGHTDOM_HOME"
 DB_FILE = "lightdom.db"
@@ -116,14 +125,26 @@ class Workspace:
             self.engine.dispose()
 
 
-def open_workspace(home: Path | str | None = None) -> Workspace:
-    """Open an initialised workspace, migrating an older database; refuse anything else."""
+def open_workspace(home: Path | str | None = None, *, lenient_settings: bool = False) -> Workspace:
+    """Open an initialised workspace, migrating an older database; refuse anything else.
+
+    An invalid ``lightdom.toml`` is refused with a line naming the problem, except with
+    ``lenient_settings`` (``doctor``), where its invalid keys are left at their defaults.
+    """
     root = resolve_home(home)
     if not is_workspace(root):
         raise NotAWorkspaceError(f"not a LightDom workspace: {root}: run `lightdom init`")
-    workspace = Workspace(root=root, settings=load_settings(root))
+    settings = read_settings(root).settings if lenient_settings else load_settings(root)
+    workspace = Workspace(root=root, settings=settings)
     _ensure_dirs(root)
-    migrate(workspace.engine)
+    try:
+        migrate(workspace.engine)
+    except Exception as exc:
+        workspace.close()
+        failure = database_error(workspace.db_path, exc)
+        if failure is None:
+            raise
+        raise failure from None
     return workspace
 
 
@@ -135,8 +156,42 @@ def _ensure_dirs(root: Path) -> None:
 def create_workspace(home: Path | str | None = None) -> Workspace:
     """Create folders, settings file and database (idempotent) and return the open workspace."""
     root = resolve_home(home)
+    if root.exists() and not root.is_dir():
+        raise LightdomError(f"{root}: is a file, not a folder; choose another --home")
     root.mkdir(parents=True, exist_ok=True)
     _ensure_dirs(root)
     if not is_workspace(root):
         save_settings(root, Settings())
     return open_workspace(root)
+
+
+@dataclass
+class SettingChange:
+    """One setting changed and saved; ``repaired`` lists what was wrong with the file before."""
+
+    key: str
+    value: object
+    file: str
+    repaired: list[str] = field(default_factory=list)
+    backup: str | None = None  # the invalid file as it was, kept next to the new one
+
+
+def change_setting(home: Path | str | None, dotted_key: str, raw_value: str) -> SettingChange:
+    """Validate and save one setting, even when ``lightdom.toml`` is invalid today.
+
+    An invalid file is read leniently (its valid keys are kept), copied to
+    ``lightdom.toml.invalid`` (nothing the user wrote is lost) and replaced by a valid one.
+    """
+    root = resolve_home(home)
+    if not is_workspace(root):
+        raise NotAWorkspaceError(f"not a LightDom workspace: {root}: run `lightdom init`")
+    section, key = split_key(dotted_key)
+    read = read_settings(root)
+    settings = update_setting(read.settings, dotted_key, raw_value)
+    backup = None
+    if read.problems:
+        backup = root / f"{SETTINGS_FILE}.invalid"
+        backup.write_bytes((root / SETTINGS_FILE).read_bytes())
+    path = save_settings(root, settings)
+    value = settings_to_dict(settings)[section][key]
+    return SettingChange(dotted_key, value, str(path), read.problems, str(backup) if backup else None)

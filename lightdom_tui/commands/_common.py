@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,12 +13,38 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from lightdom_tui.safetext import markup_safe, strip_controls
 from lightdom_tui.workspace import Workspace, open_workspace
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
+__all__ = ["JsonOpt", "SafeConsole", "console", "dumps", "emit", "err_console", "home_option", "markup_safe",
+           "to_jsonable", "workspace_from"]
 
-console = Console()
-err_console = Console(stderr=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
+# What json.dumps leaves raw with ensure_ascii=False: C1 controls (\x9b is an 8-bit CSI), bidi
+# overrides, line separators, and lone surrogates (which no UTF-8 stdout can write).
+_JSON_RAW_CONTROLS = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff]")
+
+
+class SafeConsole(Console):
+    """A console that strips escape sequences from every string it renders.
+
+    Data reaches the console inside table cells and f-strings; stripping here covers every
+    renderer. Rich markup in data is the renderer's to escape, with :func:`markup_safe`
+    (only the renderer knows which part of a string is its own markup).
+    """
+
+    def render_str(self, text: str, **kwargs: Any) -> Any:  # noqa: D102 - Rich's signature
+        return super().render_str(strip_controls(text), **kwargs)
+
+
+console = SafeConsole()
+err_console = SafeConsole(stderr=True)
+
+
+def dumps(data: Any) -> str:
+    """One line of JSON, readable Unicode kept, every terminal control escaped (``\\u009b``)."""
+    text = json.dumps(data, ensure_ascii=False, default=str)
+    return _JSON_RAW_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -37,13 +64,13 @@ def emit(payload: Any, as_json: bool, human: Callable[[Console], None] | None = 
     """Print the result: one JSON object with --json, else the human rendering."""
     data = to_jsonable(payload)
     if as_json:
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+        sys.stdout.write(dumps(data) + "\n")
         sys.stdout.flush()
         return
     if human is not None:
         human(console)
     else:
-        console.print_json(data=data, default=str)
+        console.print_json(dumps(data))
 
 
 def home_option(ctx: typer.Context) -> Path | None:

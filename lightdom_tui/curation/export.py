@@ -19,6 +19,7 @@ from lightdom_tui.curation.datasets import dataset_prompts, dataset_rows, get_da
 from lightdom_tui.curation.pii import PiiReport
 from lightdom_tui.db.jsoncol import loads
 from lightdom_tui.errors import LightdomError
+from lightdom_tui.safepath import inside, safe_filename
 from lightdom_tui.workspace import Workspace
 
 FORMATS = ("openai", "alpaca", "sharegpt")
@@ -129,7 +130,8 @@ def export_dataset(
     with ws.session() as session:
         dataset = get_dataset(session, ref)
         rows = {split: dataset_rows(session, dataset.id, split, report=report) for split in ("train", "validation")}
-    directory = Path(out_dir) if out_dir else ws.exports_dir / f"{dataset.name}@{dataset.version}"
+    # The name and task types are data: safe_filename keeps them to one component, inside() to the folder.
+    directory = Path(out_dir) if out_dir else inside(ws.exports_dir, f"{safe_filename(dataset.name)}@{dataset.version}")
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer, counter = (None, None)
     if token_counts:
@@ -146,8 +148,8 @@ def export_dataset(
             groups.setdefault(key, []).append((example, messages))
     per_record: list[dict[str, Any]] = []
     for (split, task_type), items in sorted(groups.items(), key=lambda kv: (kv[0][1] or "", kv[0][0])):
-        name = f"{task_type}_{split}.jsonl" if task_type else f"{split}.jsonl"
-        path = directory / name
+        name = f"{safe_filename(task_type)}_{split}.jsonl" if task_type else f"{split}.jsonl"
+        path = inside(directory, name)
         tmp = path.with_suffix(".jsonl.tmp")
         total = 0
         biggest = 0

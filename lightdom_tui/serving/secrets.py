@@ -88,6 +88,8 @@ def set_api_key(provider: str, key: str, *, timeout_s: float = KEYRING_TIMEOUT_S
     key = key.strip()
     if not key:
         raise LightdomError(f"keys set {provider}: empty key")
+    if not (key.isascii() and key.isprintable()):  # HTTP headers are ASCII: it could never be sent
+        raise LightdomError(f"keys set {provider}: the key has non-ASCII or control characters; copy it again")
     try:
         _with_timeout(lambda: keyring.set_password(SERVICE, provider, key), f"storing {provider!r}", timeout_s)
     except LightdomError:

@@ -8,6 +8,8 @@ from typing import Any
 
 from rich.text import Text
 
+from lightdom_tui.safetext import one_line, strip_controls
+
 STATUS_STYLE = {"pending": "yellow", "approved": "green", "rejected": "red"}
 
 COLUMNS: tuple[tuple[str, int], ...] = (
@@ -57,7 +59,7 @@ def preview_of(messages_json: str, width: int = 120) -> str:
     content = first.get("content") if isinstance(first, dict) else first
     if not isinstance(content, str):
         content = json.dumps(content, ensure_ascii=False)
-    return " ".join(content.split())[:width]
+    return one_line(content)[:width]  # data: escape sequences would reach the terminal raw
 
 
 def row_view(example: Any) -> RowView:
@@ -65,8 +67,8 @@ def row_view(example: Any) -> RowView:
     return RowView(
         id=example.id,
         status=example.status,
-        task_type=example.task_type,
-        source=example.source,
+        task_type=strip_controls(example.task_type),
+        source=strip_controls(example.source),
         quality=example.quality_score,
         tokens=example.token_count,
         example=example,
