@@ -227,6 +227,22 @@ def iter_items(path: Path, skip: int = 0, source: ByteSource | None = None) -> I
 # --- JSONL: bounded lines ---------------------------------------------------------------------
 
 
+def _bounded(pieces: list[bytes], piece: bytes, size: int) -> list[bytes]:
+    """Add ``piece`` to a record's pieces (``size`` bytes so far); past the limit keep only a preview."""
+    if size + len(piece) <= MAX_LINE_BYTES:
+        pieces.append(piece)
+        return pieces
+    if size > MAX_LINE_BYTES:
+        return pieces  # already cut to a preview
+    preview, kept = [], 0
+    for part in (*pieces, piece):
+        preview.append(part[:PREVIEW_BYTES - kept])
+        kept += len(preview[-1])
+        if kept >= PREVIEW_BYTES:
+            break
+    return [b"".join(preview)]
+
+
 def _iter_jsonl(source: ByteSource, skip: int) -> Iterator[RawItem]:
     number = 0
     pieces: list[bytes] = []  # the current line so far (at most MAX_LINE_BYTES + a preview)
@@ -251,14 +267,12 @@ def _iter_jsonl(source: ByteSource, skip: int) -> Iterator[RawItem]:
             if end < 0:
                 rest = len(chunk) - start
                 if rest:
-                    if size <= MAX_LINE_BYTES:
-                        pieces.append(chunk[start:start + MAX_LINE_BYTES + 1 - size])
+                    pieces = _bounded(pieces, chunk[start:], size)
                     size += rest
                 break
             number += 1
             if pieces:
-                if size <= MAX_LINE_BYTES:
-                    pieces.append(chunk[start:min(end, start + MAX_LINE_BYTES + 1 - size)])
+                pieces = _bounded(pieces, chunk[start:end], size)
                 data, pieces = b"".join(pieces), []
             else:
                 data = chunk[start:end]
@@ -314,6 +328,8 @@ class _ValueSplitter:
         self.line_start = 0  # offset of the current line's start in the chunk (for columns)
         self.prefix: bytes | None = None  # ``{"first_key":`` of the last good element
         self.at_line_start = True  # the previous block ended with a newline (or there was none)
+        self.carry_column = -1  # column of a block's first byte when known without a line start
+        self.split_tried = False
 
     def _line_start_before(self, chunk: bytes, start: int, stop: int) -> None:
         newline = chunk.rfind(b"\n", start, stop)
@@ -322,17 +338,19 @@ class _ValueSplitter:
 
     # bytes of the current value ------------------------------------------------------------
     def _keep(self, piece: bytes) -> None:
-        if not piece:
-            return
-        if self.size <= MAX_LINE_BYTES:
-            self.pieces.append(piece[:MAX_LINE_BYTES + 1 - self.size])
-        self.size += len(piece)
+        if piece:
+            self.pieces = _bounded(self.pieces, piece, self.size)
+            self.size += len(piece)
 
     def _begin(self, chunk: bytes, at: int) -> None:
         """A value's first byte is at ``chunk[at]``: remember its line, column and opener."""
         self.value_line = self.line
-        column = at - self.line_start
-        before = chunk[self.line_start:at] if self.line_start >= 0 else b"x"
+        if self.line_start >= 0:
+            column, before = at - self.line_start, chunk[self.line_start:at]
+        elif self.carry_column >= 0:  # the block starts at a known column after blanks
+            column, before = self.carry_column + at, chunk[:at]
+        else:
+            column, before = -1, b"x"
         self.value_column = column if not before.strip() else -1
         self.opener = chunk[at:at + 1]
 
@@ -350,18 +368,34 @@ class _ValueSplitter:
             return None
         if size > MAX_LINE_BYTES:
             return _too_long(self.index, line, data[:PREVIEW_BYTES], size, "JSON value")
-        if broken or reason:
-            text = data[:PREVIEW_BYTES * 16].decode("utf-8", "replace")
-            return RawItem(self.index, line, text, error=f"not JSON: {broken or reason}")
+        if broken or reason:  # the parser names the fault; a value cut out whole may even be fine
+            item = decode(data[:-1] if data.endswith(b",") else data, self.index, line)
+            if item.error is not None:
+                item.raw = item.raw or data.decode("utf-8", "replace")
+                item.error = f"{item.error}; {broken or reason}"
+            return item
         item = decode(data, self.index, line)
         if item.error is None and data[:1] == b"{":
             match = _KEY_PREFIX.match(data)
             self.prefix = match.group(1) if match else None
         return item
 
+    def _split_broken(self) -> bytes | None:
+        """Cut the broken value where the next one starts inside it; return the bytes after the cut."""
+        if self.size > MAX_LINE_BYTES or self.resync is None:
+            return None
+        data = b"".join(self.pieces)
+        first = len(data) - len(data.lstrip())
+        match = self.resync.search(data, first + 1)
+        if match is None:
+            return None
+        self.pieces, self.size = [data[:match.end()]], match.end()
+        return data[match.end():]
+
     def _break(self, reason: str) -> None:
         """The current value is broken: find where the next one starts."""
         self.broken = reason
+        self.split_tried = False
         if self.value_column >= 0:
             pattern = rb"\n[ \t]{%d}(?=%s)" % (self.value_column, re.escape(self.opener))
         elif self.prefix is not None:
@@ -378,14 +412,29 @@ class _ValueSplitter:
         return not chunk[at:at + column].strip(b" \t")
 
     # scanning -----------------------------------------------------------------------------
-    def feed(self, chunk: bytes) -> Iterator[RawItem]:
+    def feed(self, chunk: bytes, carry_column: int = -1) -> Iterator[RawItem]:
         """Scan one block; yield the values that end in it."""
         pos = 0
         seg = 0  # start of the current value's bytes in this chunk
         self.line_start = 0 if self.at_line_start else -1
+        self.carry_column = carry_column
         end = len(chunk)
         while pos < end:
             if self.broken is not None:
+                if not self.split_tried:  # first look for the next value inside what was read already
+                    self.split_tried = True
+                    self._keep(chunk[seg:pos])
+                    seg = pos
+                    column = self.value_column
+                    tail = self._split_broken()
+                    if tail is not None:
+                        item = self._emit()
+                        if item is not None:
+                            yield item
+                        self.line -= tail.count(b"\n")  # counted once already; scanned again now
+                        chunk, end, pos, seg = tail + chunk[pos:], len(tail) + end - pos, 0, 0
+                        self.line_start, self.carry_column = -1, column
+                        continue
                 match = self.resync.search(chunk, pos)  # type: ignore[union-attr]
                 cut = match.end() if match else end
                 self.line += chunk.count(b"\n", pos, cut)
@@ -515,16 +564,34 @@ class _ValueSplitter:
         self._keep(chunk[seg:])
         self.at_line_start = chunk.endswith(b"\n")
 
-    def finish(self) -> RawItem | None:
-        """The value the stream ends inside, if any (parsed if it happens to be complete)."""
-        if self.broken is None and (self.stack or self.in_string):
-            return self._emit("the file ends inside this value")
-        return self._emit()
+    def finish(self) -> Iterator[RawItem]:
+        """At the end of the bytes: the values still open, cut where the next ones start.
+
+        The last value (the one the stream may end inside) is not yielded but kept in
+        ``last``, for the caller to report with the stream's own error if it has one.
+        """
+        self.last = None
+        while self.stack or self.in_string or self.broken is not None:
+            if self.broken is None:
+                self._break("the file ends inside this value")
+            column = self.value_column
+            tail = self._split_broken()
+            if tail is None:
+                self.last = self._emit()
+                return
+            item = self._emit()
+            if item is not None:
+                yield item
+            self.line -= tail.count(b"\n")
+            self.at_line_start, self.carry_column = False, column
+            for item in self.feed(tail, carry_column=column):
+                yield item
+        self.last = self._emit()
 
 
 def _iter_values(source: ByteSource, skip: int) -> Iterator[RawItem]:
     splitter = _ValueSplitter(skip)
     for chunk in source.chunks():
         yield from splitter.feed(chunk)
-    partial = splitter.finish()
-    yield from _stream_end(source, splitter.index + 1, splitter.line, partial)
+    yield from splitter.finish()
+    yield from _stream_end(source, splitter.index + 1, splitter.line, splitter.last)
