@@ -110,9 +110,13 @@ def check_workspace(home: Path | str | None) -> dict[str, Any]:
 
     from lightdom_tui.db.engine import current_revision, head_revision
     from lightdom_tui.db.models import Example, ModelVersion
+    from lightdom_tui.errors import LightdomError, database_error
     from lightdom_tui.workspace import open_workspace
 
-    workspace = open_workspace(root)
+    try:  # an invalid lightdom.toml is check_settings' finding; the database is checked regardless
+        workspace = open_workspace(root, lenient_settings=True)
+    except LightdomError as exc:
+        return {"path": str(root), "initialised": True, "error": str(exc)}
     try:
         with workspace.session() as session:
             examples = session.exec(select(func.count()).select_from(Example)).one()
@@ -125,8 +129,22 @@ def check_workspace(home: Path | str | None) -> dict[str, Any]:
             "examples": examples,
             "model_versions": models,
         }
+    except Exception as exc:  # a damaged or read-only database is a finding, not a crash
+        failure = database_error(workspace.db_path, exc)
+        if failure is None:
+            raise
+        return {"path": str(root), "initialised": True, "error": str(failure)}
     finally:
         workspace.close()
+
+
+def check_settings(home: Path | str | None) -> dict[str, Any]:
+    """Whether ``lightdom.toml`` is valid, and every problem in it (doctor works when it is not)."""
+    from lightdom_tui.settings import SETTINGS_FILE, read_settings
+
+    root = resolve_home(home)
+    read = read_settings(root)
+    return {"file": str(root / SETTINGS_FILE), "valid": not read.problems, "problems": read.problems}
 
 
 def run_doctor(home: Path | str | None = None) -> dict[str, Any]:
@@ -151,4 +169,5 @@ def run_doctor(home: Path | str | None = None) -> dict[str, Any]:
         "disk": check_disk(resolve_home(home)),
         "embedded_model": embedded,
         "workspace": check_workspace(home),
+        "settings": check_settings(home),
     }

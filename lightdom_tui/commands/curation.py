@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lightdom_tui.commands._common import JsonOpt, emit, err_console, workspace_from
+from lightdom_tui.commands._common import JsonOpt, emit, err_console, markup_safe, workspace_from
 from lightdom_tui.errors import LightdomError
 
 IdsArg = Annotated[list[int] | None, typer.Argument(help="Example ids.")]
@@ -183,8 +183,8 @@ def examples_list(
         for column in ("id", "status", "task", "quality", "source", "preview"):
             table.add_column(column)
         for item in items:
-            table.add_row(str(item["id"]), item["status"], item["task_type"], f"{item['quality_score'] or 0:.2f}",
-                          item["source"], item["preview"][:60])
+            table.add_row(str(item["id"]), markup_safe(item["status"]), markup_safe(item["task_type"]),
+                          f"{item['quality_score'] or 0:.2f}", markup_safe(item["source"]), markup_safe(item["preview"][:60]))
         console.print(table)
         if next_after:
             console.print(f"next page: --after {next_after}")

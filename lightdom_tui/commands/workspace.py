@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lightdom_tui.commands._common import JsonOpt, emit, home_option, workspace_from
+from lightdom_tui.commands._common import JsonOpt, emit, err_console, home_option, markup_safe, workspace_from
 
 
 def register(app: typer.Typer) -> None:
@@ -63,7 +63,10 @@ def doctor(ctx: typer.Context, json: JsonOpt = False) -> None:
         table.add_row("keyring", str(report["keyring"].get("backend") or report["keyring"]))
         table.add_row("disk free", f"{report['disk']['free_gb']} GiB")
         table.add_row("embedded model", report["embedded_model"])
-        table.add_row("workspace", f"{ws['path']} ({'ok' if ws['initialised'] else 'not initialised'})")
+        state = ws.get("error") or ("ok" if ws["initialised"] else "not initialised")
+        table.add_row("workspace", markup_safe(f"{ws['path']} ({state})"))
+        settings = report["settings"]
+        table.add_row("settings", "ok" if settings["valid"] else markup_safe("; ".join(settings["problems"])))
         console.print(table)
 
     emit(report, json, human)
@@ -83,12 +86,17 @@ def settings_set(
     value: Annotated[str, typer.Argument(help="TOML value, e.g. 4, true, \"text\"")],
     json: JsonOpt = False,
 ) -> None:
-    """Change one setting and save lightdom.toml."""
-    from lightdom_tui.settings import settings_to_dict, update_setting
+    """Change one setting and save lightdom.toml (validated first; works on an invalid file and repairs it)."""
+    from lightdom_tui.workspace import change_setting
 
-    workspace = workspace_from(ctx)
-    workspace.settings = update_setting(workspace.settings, key, value)
-    path = workspace.save_settings()
-    section, _, name = key.partition(".")
-    new_value = settings_to_dict(workspace.settings)[section][name]
-    emit({"key": key, "value": new_value, "file": str(path)}, json, lambda c: c.print(f"{key} = {new_value!r}"))
+    change = change_setting(home_option(ctx), key, value)
+
+    def human(console: Console) -> None:
+        console.print(f"{markup_safe(change.key)} = {markup_safe(repr(change.value))}")
+        if change.repaired:
+            err_console.print(f"[yellow]repaired {markup_safe(change.file)}[/] (the old file is kept as "
+                              f"{markup_safe(change.backup)}); what was wrong, now at its default:")
+            for problem in change.repaired:
+                err_console.print(f"  {markup_safe(problem)}")
+
+    emit(change, json, human)

@@ -14,9 +14,13 @@ from sqlmodel import Session, select
 
 from lightdom_tui.db.jsoncol import dumps
 from lightdom_tui.db.models import MODEL_FORMAT_VALUES, MODEL_KIND_VALUES, Alias, ModelVersion
+from lightdom_tui.bounds import row_id
 from lightdom_tui.errors import LightdomError
+from lightdom_tui.safepath import safe_filename, validate_name
 
 CHUNK = 1 << 20
+# Alias names the product itself uses: a version so named would shadow (or block) the alias.
+RESERVED_NAMES = frozenset({"production", "staging"})
 
 
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}
@@ -83,6 +87,9 @@ def register_version(
     path = Path(path)
     if not path.exists():
         raise LightdomError(f"{path}: no such file or folder; nothing registered")
+    version = validate_name(version, "model version")  # it names files under models/
+    if version in RESERVED_NAMES or session.exec(select(Alias.id).where(Alias.name == version)).first():
+        raise LightdomError(f"model version '{version}': an alias has (or is reserved to have) that name; pick another")
     if session.exec(select(ModelVersion).where(ModelVersion.version == version)).first():
         raise LightdomError(f"model version '{version}' already exists")
     record = ModelVersion(
@@ -109,15 +116,21 @@ def register_version(
 
 def find_version(session: Session, ref: str | int) -> ModelVersion | None:
     """A version by id, exact version name, or alias name; None when nothing matches."""
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        found = session.get(ModelVersion, int(ref))
+    if row_id(ref) is not None:
+        found = session.get(ModelVersion, row_id(ref))
         if found is not None:
             return found
     ref = str(ref)
     found = session.exec(select(ModelVersion).where(ModelVersion.version == ref)).first()
+    alias = session.exec(select(Alias).where(Alias.name == ref)).first()
+    if found is not None and alias is not None and alias.version_id != found.id:
+        # Registration refuses this now; an older workspace may still hold both. Never guess.
+        raise LightdomError(
+            f"model '{ref}' is ambiguous: version '{ref}' (#{found.id}) or alias '{ref}' "
+            f"(→ version #{alias.version_id}); use the version's id"
+        )
     if found is not None:
         return found
-    alias = session.exec(select(Alias).where(Alias.name == ref)).first()
     if alias is not None:
         return session.get(ModelVersion, alias.version_id)
     return None
@@ -132,9 +145,13 @@ def get_version(session: Session, ref: str | int) -> ModelVersion:
 
 
 def unique_version_name(session: Session, stem: str) -> str:
-    """``stem`` if free, else ``stem-2``, ``stem-3`` …"""
+    """``stem`` made a valid name if free (of versions and aliases), else ``stem-2``, ``stem-3`` …"""
+    stem = safe_filename(stem, max_length=90)
+    if stem.isdigit() or stem in RESERVED_NAMES:
+        stem = f"v{stem}"
     name, n = stem, 1
-    while session.exec(select(ModelVersion.id).where(ModelVersion.version == name)).first() is not None:
+    while (session.exec(select(ModelVersion.id).where(ModelVersion.version == name)).first() is not None
+           or session.exec(select(Alias.id).where(Alias.name == name)).first() is not None):
         n += 1
         name = f"{stem}-{n}"
     return name

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lightdom_tui.errors import LightdomError
+from lightdom_tui.redact import clip
 from lightdom_tui.serving.attributes import ChatReply
 from lightdom_tui.settings import ServingSettings
 
@@ -40,8 +41,9 @@ class RemoteEngine:
         """The remote model as configured."""
         return self.settings.remote_model
 
-    def _scrub(self, text: str) -> str:
-        return text.replace(self.api_key, "***") if self.api_key else text
+    def _scrub(self, text: str, limit: int) -> str:
+        """``text`` cut to ``limit`` characters with the key masked first (a key across the cut would leak)."""
+        return clip(text, limit, [self.api_key])
 
     def _payload(self, messages: list[dict[str, Any]], max_tokens: int, temperature: float,
                  response_format: dict[str, Any] | None) -> dict[str, Any]:
@@ -75,6 +77,11 @@ class RemoteEngine:
                 f"remote API {base}: no API key for {self.settings.remote_provider!r} "
                 f"(lightdom keys set {self.settings.remote_provider}, or set {self.settings.api_key_env})"
             )
+        if self.api_key and not (self.api_key.isascii() and self.api_key.isprintable()):
+            raise RemoteError(
+                f"remote API {base}: the API key for {self.settings.remote_provider!r} has non-ASCII or control "
+                f"characters; store it again (lightdom keys set {self.settings.remote_provider})"
+            )
         url = f"{base}/chat/completions"
         headers = {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
         payload = self._payload(messages, max_tokens, temperature, response_format)
@@ -103,7 +110,7 @@ class RemoteEngine:
                     continue
                 if response.status_code >= 400:
                     raise RemoteError(
-                        f"remote API {base}: HTTP {response.status_code}: {self._scrub(response.text[:200])}"
+                        f"remote API {base}: HTTP {response.status_code}: {self._scrub(response.text, 200)}"
                     )
                 return self._parse(response.text, base)
         raise RemoteError(f"remote API {base}: {last} after {attempts} attempt(s)")
@@ -116,7 +123,7 @@ class RemoteEngine:
             usage = data.get("usage") or {}
         except (json.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise RemoteError(
-                f"remote API {base}: malformed response ({type(exc).__name__}): {self._scrub(body[:120])!r}"
+                f"remote API {base}: malformed response ({type(exc).__name__}): {self._scrub(body, 120)!r}"
             ) from None
         return ChatReply(
             text=text,
