@@ -303,11 +303,14 @@ class _ValueSplitter:
 
     Inside a top-level array the values are its elements; otherwise values follow one
     another (one object, or several, one per line). A structurally broken element (a
-    mismatched bracket, a raw newline inside a string, the file ending inside it) is
-    cut at the next place where an element like the previous good one starts: a line
-    with the same indentation and opening bracket, or ``, {"key":`` with the same first
-    key; everything in between becomes one quarantined item.
+    mismatched bracket, a raw newline inside a string, the file ending inside it) is cut
+    where the next element starts: a line with the same indentation and opening bracket,
+    or ``, {"key":`` with the first key of the last good element. The cut is looked for
+    in what was read of the element first, then ahead; everything in between becomes
+    one quarantined item. Results do not depend on where the read blocks end.
     """
+
+    HOLD = 512  # bytes held back between blocks while looking ahead for a cut
 
     def __init__(self, skip: int) -> None:
         self.skip = skip
@@ -323,18 +326,37 @@ class _ValueSplitter:
         self.value_line = 0  # line where the current value starts (0: not started)
         self.value_column = -1  # its column when it starts a line, else -1
         self.opener = b"{"
+        self.prefix: bytes | None = None  # ``{"first_key":`` of the last good element
         self.broken: str | None = None
         self.resync: re.Pattern[bytes] | None = None
-        self.line_start = 0  # offset of the current line's start in the chunk (for columns)
-        self.prefix: bytes | None = None  # ``{"first_key":`` of the last good element
-        self.at_line_start = True  # the previous block ended with a newline (or there was none)
-        self.carry_column = -1  # column of a block's first byte when known without a line start
         self.split_tried = False
+        self.line_start = 0  # offset of the current line's start in the block; -1: in an earlier block
+        self.col0 = 0  # column of the block's first byte
+        self.blank0 = True  # only blanks before it on its line
+        self.carry = b""  # held back for the next block (looking ahead for a cut)
+        self.last: RawItem | None = None
 
-    def _line_start_before(self, chunk: bytes, start: int, stop: int) -> None:
+    # positions -----------------------------------------------------------------------------
+    def _column(self, chunk: bytes, at: int) -> int:
+        """Column of ``chunk[at]`` if only blanks precede it on its line, else -1."""
+        if self.line_start >= 0:
+            return at - self.line_start if not chunk[self.line_start:at].strip() else -1
+        return self.col0 + at if self.blank0 and not chunk[:at].strip() else -1
+
+    def _advance_lines(self, chunk: bytes, start: int, stop: int) -> None:
+        """Count the newlines in ``chunk[start:stop]`` and move the line start past the last."""
+        self.line += chunk.count(b"\n", start, stop)
         newline = chunk.rfind(b"\n", start, stop)
         if newline >= 0:
             self.line_start = newline + 1
+
+    def _block_end(self, chunk: bytes, stop: int) -> None:
+        """Carry the column state of ``chunk[:stop]`` over to the next block."""
+        newline = chunk.rfind(b"\n", 0, stop)
+        if newline >= 0:
+            self.col0, self.blank0 = stop - newline - 1, not chunk[newline + 1:stop].strip()
+        else:
+            self.col0, self.blank0 = self.col0 + stop, self.blank0 and not chunk[:stop].strip()
 
     # bytes of the current value ------------------------------------------------------------
     def _keep(self, piece: bytes) -> None:
@@ -345,16 +367,10 @@ class _ValueSplitter:
     def _begin(self, chunk: bytes, at: int) -> None:
         """A value's first byte is at ``chunk[at]``: remember its line, column and opener."""
         self.value_line = self.line
-        if self.line_start >= 0:
-            column, before = at - self.line_start, chunk[self.line_start:at]
-        elif self.carry_column >= 0:  # the block starts at a known column after blanks
-            column, before = self.carry_column + at, chunk[:at]
-        else:
-            column, before = -1, b"x"
-        self.value_column = column if not before.strip() else -1
+        self.value_column = self._column(chunk, at)
         self.opener = chunk[at:at + 1]
 
-    def _emit(self, reason: str | None = None) -> RawItem | None:
+    def _emit(self) -> RawItem | None:
         data = b"".join(self.pieces).strip()
         size, self.pieces, self.size = self.size, [], 0
         line, self.value_line = self.value_line or self.line, 0
@@ -368,17 +384,29 @@ class _ValueSplitter:
             return None
         if size > MAX_LINE_BYTES:
             return _too_long(self.index, line, data[:PREVIEW_BYTES], size, "JSON value")
-        if broken or reason:  # the parser names the fault; a value cut out whole may even be fine
+        if broken:  # the parser names the fault; a value cut out whole may even be fine
             item = decode(data[:-1] if data.endswith(b",") else data, self.index, line)
             if item.error is not None:
                 item.raw = item.raw or data.decode("utf-8", "replace")
-                item.error = f"{item.error}; {broken or reason}"
+                item.error = f"{item.error}; {broken}"
             return item
         item = decode(data, self.index, line)
         if item.error is None and data[:1] == b"{":
             match = _KEY_PREFIX.match(data)
             self.prefix = match.group(1) if match else None
         return item
+
+    def _break(self, reason: str) -> None:
+        """The current value is broken: decide what the start of the next one looks like."""
+        self.broken = reason
+        self.split_tried = False
+        if self.value_column >= 0:
+            pattern = rb"\n[ \t]{%d}(?=%s)" % (self.value_column, re.escape(self.opener))
+        elif self.prefix is not None:
+            pattern = rb",[ \t\r\n]*(?=%s)" % re.escape(self.prefix)
+        else:
+            pattern = rb",[ \t\r\n]*(?=%s)" % re.escape(self.opener)
+        self.resync = re.compile(pattern)
 
     def _split_broken(self) -> bytes | None:
         """Cut the broken value where the next one starts inside it; return the bytes after the cut."""
@@ -392,32 +420,26 @@ class _ValueSplitter:
         self.pieces, self.size = [data[:match.end()]], match.end()
         return data[match.end():]
 
-    def _break(self, reason: str) -> None:
-        """The current value is broken: find where the next one starts."""
-        self.broken = reason
-        self.split_tried = False
-        if self.value_column >= 0:
-            pattern = rb"\n[ \t]{%d}(?=%s)" % (self.value_column, re.escape(self.opener))
-        elif self.prefix is not None:
-            pattern = rb",[ \t\r\n]*(?=%s)" % re.escape(self.prefix)
-        else:
-            pattern = rb",[ \t\r\n]*(?=%s)" % re.escape(self.opener)
-        self.resync = re.compile(pattern)
+    def _restart_state(self, column: int) -> None:
+        """The next block starts where a cut put the next value (at ``column`` after blanks, or -1)."""
+        self.line_start = -1
+        self.col0, self.blank0 = max(column, 0), column >= 0
 
     def _next_value_starts(self, chunk: bytes, at: int) -> bool:
         """Inside an unclosed value that began a line: does the line at ``at`` begin the next one?"""
         column = self.value_column
         if column < 0 or chunk[at + column:at + column + 1] != self.opener:
-            return False
+            return False  # (near a block end this is found later by the cut inside the value)
         return not chunk[at:at + column].strip(b" \t")
 
     # scanning -----------------------------------------------------------------------------
-    def feed(self, chunk: bytes, carry_column: int = -1) -> Iterator[RawItem]:
+    def feed(self, chunk: bytes) -> Iterator[RawItem]:
         """Scan one block; yield the values that end in it."""
+        if self.carry:
+            chunk, self.carry = self.carry + chunk, b""
         pos = 0
         seg = 0  # start of the current value's bytes in this chunk
-        self.line_start = 0 if self.at_line_start else -1
-        self.carry_column = carry_column
+        self.line_start = -1 if not self.blank0 or self.col0 else 0
         end = len(chunk)
         while pos < end:
             if self.broken is not None:
@@ -433,33 +455,32 @@ class _ValueSplitter:
                             yield item
                         self.line -= tail.count(b"\n")  # counted once already; scanned again now
                         chunk, end, pos, seg = tail + chunk[pos:], len(tail) + end - pos, 0, 0
-                        self.line_start, self.carry_column = -1, column
+                        self._restart_state(column)
                         continue
                 match = self.resync.search(chunk, pos)  # type: ignore[union-attr]
-                cut = match.end() if match else end
-                self.line += chunk.count(b"\n", pos, cut)
+                if match is None:  # hold back the end of the block: a cut may straddle it
+                    stop = max(pos, end - self.HOLD)
+                    self._advance_lines(chunk, pos, stop)
+                    self._keep(chunk[seg:stop])
+                    self.carry = chunk[stop:]
+                    self._block_end(chunk, stop)
+                    return
+                cut = match.end()
+                self._advance_lines(chunk, pos, cut)
                 self._keep(chunk[seg:cut])
-                if not match:
-                    self._line_start_before(chunk, pos, end)
-                    seg = end
-                    break
                 item = self._emit()
                 if item is not None:
                     yield item
-                self._line_start_before(chunk, pos, cut)
                 pos = seg = cut
                 continue
             if not self.started or (self.value_line == 0 and not self.in_array):
                 match = _NON_WS.search(chunk, pos)
                 if not match:
-                    self.line += chunk.count(b"\n", pos)
-                    self._line_start_before(chunk, pos, end)
+                    self._advance_lines(chunk, pos, end)
+                    seg = end
                     break
                 at = match.start()
-                newlines = chunk.count(b"\n", pos, at)
-                if newlines:
-                    self.line += newlines
-                    self.line_start = chunk.rfind(b"\n", pos, at) + 1
+                self._advance_lines(chunk, pos, at)
                 pos = seg = at
                 if not self.started:
                     self.started = True
@@ -481,11 +502,10 @@ class _ValueSplitter:
                 if byte == 0x5C:  # backslash: skip the escaped byte
                     if at + 1 >= end:
                         self.escape = True
-                        pos = end
                         break
                     pos = at + 2
                     continue
-                if byte == 0x0A:  # counted by the resync step
+                if byte == 0x0A:  # counted by the cut
                     self._break(f"a string runs past the end of line {self.line}")
                     pos = at
                     continue
@@ -503,16 +523,13 @@ class _ValueSplitter:
                     self._begin(chunk, at)
                 self.in_string = True
             elif byte == 0x0A:
+                if self.stack and self._next_value_starts(chunk, pos):  # cut at this newline (or before)
+                    self._break("not closed before the next value starts")
+                    pos = at
+                    continue
                 self.line += 1
-                self.line_start = at + 1
-                if self.stack and self._next_value_starts(chunk, pos):
-                    self._keep(chunk[seg:pos])
-                    seg = pos
-                    self.broken = f"not closed before the next value starts on line {self.line}"
-                    item = self._emit()
-                    if item is not None:
-                        yield item
-                elif not self.in_array and not self.stack and self.value_line:
+                self.line_start = pos
+                if not self.in_array and not self.stack and self.value_line:
                     self._keep(chunk[seg:at])  # a newline ends a scalar between values
                     seg = pos
                     item = self._emit()
@@ -562,7 +579,7 @@ class _ValueSplitter:
                     if item is not None:
                         yield item
         self._keep(chunk[seg:])
-        self.at_line_start = chunk.endswith(b"\n")
+        self._block_end(chunk, end)
 
     def finish(self) -> Iterator[RawItem]:
         """At the end of the bytes: the values still open, cut where the next ones start.
@@ -570,6 +587,10 @@ class _ValueSplitter:
         The last value (the one the stream may end inside) is not yielded but kept in
         ``last``, for the caller to report with the stream's own error if it has one.
         """
+        if self.carry:
+            self._advance_lines(self.carry, 0, len(self.carry))
+            self._keep(self.carry)
+            self.carry = b""
         self.last = None
         while self.stack or self.in_string or self.broken is not None:
             if self.broken is None:
@@ -583,9 +604,12 @@ class _ValueSplitter:
             if item is not None:
                 yield item
             self.line -= tail.count(b"\n")
-            self.at_line_start, self.carry_column = False, column
-            for item in self.feed(tail, carry_column=column):
-                yield item
+            self._restart_state(column)
+            yield from self.feed(tail)
+            if self.carry:
+                self._advance_lines(self.carry, 0, len(self.carry))
+                self._keep(self.carry)
+                self.carry = b""
         self.last = self._emit()
 
 
