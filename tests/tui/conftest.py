@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,17 +50,24 @@ def tui_workspace(workspace):  # noqa: ANN001, ANN201
     return workspace
 
 
-@pytest.fixture()
-def snapshot_workspace() -> Iterator:
-    """A workspace at a fixed path (the path is on screen) with deterministic rows, for SVG snapshots."""
-    from lightdom_tui.bootstrap import register_embedded_model
-    from lightdom_tui.workspace import create_workspace
+SNAPSHOT_ROOT = Path("lightdom-tui-snapshot") / "ws"
 
-    root = Path(tempfile.gettempdir()) / "lightdom-tui-snapshot" / "ws"
-    shutil.rmtree(root, ignore_errors=True)
-    ws = create_workspace(root)
-    register_embedded_model(ws)
-    seed_examples(ws, 40)
+
+@pytest.fixture()
+def snapshot_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """A workspace with deterministic rows, for SVG snapshots, in this test's own temp folder.
+
+    The path is on screen, so the app gets it relative to the temp folder (the working
+    directory for the test): the same text on every run, and two runs never share files.
+    """
+    from lightdom_tui.bootstrap import register_embedded_model
+    from lightdom_tui.workspace import Workspace, create_workspace
+
+    created = create_workspace(tmp_path / SNAPSHOT_ROOT)
+    register_embedded_model(created)
+    seed_examples(created, 40)
+    created.close()
+    monkeypatch.chdir(tmp_path)
+    ws = Workspace(root=SNAPSHOT_ROOT, settings=created.settings)
     yield ws
     ws.close()
-    shutil.rmtree(root, ignore_errors=True)
