@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from lightdom_tui.errors import LightdomError
-from lightdom_tui.modelio.tensors import GGUFSource, iter_merged, open_source, read_lora
+from lightdom_tui.modelio.tensors import GGUFSource, iter_merged, limit_heap_growth, open_source, read_lora
 
 SUPPORTED_ARCHITECTURES = ("llama", "qwen2")
 OUT_TYPES = ("f16", "f32")
@@ -309,6 +309,7 @@ def export_gguf(
     if out_type not in OUT_TYPES:
         raise LightdomError(f"GGUF type {out_type!r}: expected one of {', '.join(OUT_TYPES)}")
     model_dir, out_path = Path(model_dir), Path(out_path)
+    limit_heap_growth()
     source = open_source(model_dir)
     hp = hparams_from_gguf(source) if isinstance(source, GGUFSource) else read_hparams(model_dir)
     lora = read_lora(Path(adapter)) if adapter is not None else None

@@ -95,9 +95,17 @@ def merge_adapter(base_path: Path, adapter_path: Path | None, out_dir: Path, *, 
     ``device``) and written before the next is read, in the base tensor's own dtype
     (float32 for a GGUF base, whose weights are dequantized).
     """
-    from lightdom_tui.modelio.tensors import TensorSpec, iter_merged, open_source, read_lora, write_safetensors
+    from lightdom_tui.modelio.tensors import (
+        TensorSpec,
+        iter_merged,
+        limit_heap_growth,
+        open_source,
+        read_lora,
+        write_safetensors,
+    )
 
     base_path, out_dir = Path(base_path), Path(out_dir)
+    limit_heap_growth()
     source = open_source(base_path)
     lora = read_lora(Path(adapter_path)) if adapter_path is not None else None
     if lora is not None:

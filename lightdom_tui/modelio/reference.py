@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from lightdom_tui.modelio.tensors import GGUFSource, LoraAdapter, open_source, read_lora
+from lightdom_tui.modelio.tensors import GGUFSource, LoraAdapter, limit_heap_growth, open_source, read_lora
 
 
 def reference_config(model_path: Path, source: Any) -> Any:
@@ -63,6 +63,7 @@ def reference_logits(
     import torch
     from transformers import AutoModelForCausalLM
 
+    limit_heap_growth()
     source = open_source(Path(model_path))
     lora = read_lora(Path(adapter)) if adapter is not None else None
     config = reference_config(Path(model_path), source)
