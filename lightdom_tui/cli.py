@@ -74,13 +74,18 @@ def _bound_numbers(command: Any) -> None:
         _bound_numbers(sub)
 
 
-def _input_files(argv: list[str]) -> list[str]:
-    """The command-line values that name existing files: the inputs an error most likely came from."""
+def _inputs(argv: list[str]) -> list[str]:
+    """The inputs an error most likely came from: values naming existing files, options given JSON text."""
     found = []
+    option = None
     for token in argv:
-        value = token.split("=", 1)[1] if token.startswith("--") and "=" in token else token
+        name, value = token.split("=", 1) if token.startswith("--") and "=" in token else (option, token)
+        option = token if token.startswith("--") and "=" not in token else None
+        if value[:1] in ("[", "{") and name:
+            found.append(name)
+            continue
         try:
-            if value and not value.startswith("-") and Path(value).expanduser().is_file():
+            if value and not value.startswith("-") and len(value) < 4096 and Path(value).expanduser().is_file():
                 found.append(value)
         except (OSError, ValueError):
             continue
@@ -108,7 +113,7 @@ def _error_line(exc: BaseException, ctx: Any, argv: list[str]) -> str | None:
     if not isinstance(exc, (OSError, ValueError, OverflowError, RecursionError, MemoryError)):
         failure = database_error(_db_path(ctx), exc)
         return None if failure is None else str(failure)
-    inputs = _input_files(argv)
+    inputs = _inputs(argv)
     where = f" (input: {', '.join(inputs)})" if inputs else f" (in `lightdom {' '.join(argv[:2])}`)"
     if isinstance(exc, OSError):
         names = " → ".join(str(n) for n in (exc.filename, exc.filename2) if n is not None)

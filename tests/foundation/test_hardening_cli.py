@@ -143,6 +143,17 @@ def test_deep_and_undecodable_input_files(workspace, tmp_path: Path) -> None:  #
         assert str(path) in line and words in line.lower(), line
 
 
+def test_deep_json_text_in_an_option_names_the_option(workspace) -> None:  # noqa: ANN001
+    from lightdom_tui.orchestration import tree
+
+    with workspace.session() as session:
+        workflow = tree.create_workflow(session, tree.create_campaign(session, "c").id, "w")
+    result = invoke("service", "create", str(workflow.id), "s", "--type", "file", "--config", "[" * 100_000,
+                    home=workspace.root)
+    line = one_error_line(result)
+    assert "--config" in line and "nested too deeply" in line, line
+
+
 def test_usage_errors_and_json_errors_are_one_line(workspace) -> None:  # noqa: ANN001
     assert "--bogus" in one_error_line(invoke("examples", "list", "--bogus", home=workspace.root))
     result = invoke("dataset", "build", "../../x", "--json", home=workspace.root)
