@@ -76,7 +76,7 @@ def test_good_values_round_trip(tmp_path: Path) -> None:
         assert settings_to_dict(load_settings(tmp_path))[section][name] == expected
 
 
-def test_an_invalid_file_blocks_commands_with_one_line_but_not_settings_set_or_doctor(workspace) -> None:  # noqa: ANN001
+def test_an_invalid_file_blocks_commands_but_not_settings_set_or_doctor(workspace) -> None:  # noqa: ANN001
     root = workspace.root
     path = root / SETTINGS_FILE
     path.write_text('[serving]\nport = 99999\nn_threads = 3\nremote_model = "a\nb"\n[tui]\npage_size = 50\n',

@@ -47,11 +47,12 @@ def hostile_example(workspace):  # noqa: ANN001, ANN201
     return workspace
 
 
-def test_examples_list_shows_markup_as_text_and_no_escape_sequences(hostile_example, monkeypatch) -> None:  # noqa: ANN001
+def test_examples_list_shows_markup_as_text_not_escape_sequences(hostile_example, monkeypatch) -> None:  # noqa: ANN001
     from lightdom_tui.commands import _common
 
     # A real terminal console: styles are emitted, so a link or a title change would be too.
-    monkeypatch.setattr(_common, "console", _common.SafeConsole(force_terminal=True, width=200, color_system="truecolor"))
+    terminal = _common.SafeConsole(force_terminal=True, width=200, color_system="truecolor")
+    monkeypatch.setattr(_common, "console", terminal)
     result = invoke("examples", "list", home=hostile_example.root)
     assert result.exit_code == 0, result.stderr
     out = result.stdout
