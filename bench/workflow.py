@@ -131,6 +131,8 @@ def main() -> None:
         tmp_path = Path(tmp)
         paths = generate(tmp_path / "pages", pages)
         ws = create_workspace(tmp_path / "ws")
+        ws.settings.orchestration.allowed_paths = [str(tmp_path)]  # the pages live beside the workspace
+        ws.save_settings()
         plain_loop(paths)  # warm the page cache and the parser
         baseline_times, executor_times, runs = [], [], []
         for _ in range(args.repeats):

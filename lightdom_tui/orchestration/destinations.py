@@ -169,7 +169,10 @@ class JsonlDestination:
 
 def open_destination(root: Path, datastream_id: int, name: str, destination: str,
                      columns: dict[str, str]) -> SqliteDestination | JsonlDestination:
-    """Open the sink named by a data stream's ``destination`` (empty = its own SQLite table)."""
+    """Open the sink named by a data stream's ``destination`` (empty = its own SQLite table).
+
+    The executor passes ``jsonl:`` paths already checked by the run's access policy.
+    """
     kind, _, target = (destination or f"sqlite:{default_table(datastream_id, name)}").partition(":")
     if kind == "sqlite":
         return SqliteDestination(streams_db_path(root), target, columns)
@@ -184,8 +187,9 @@ def read_rows(root: Path, destination: str, datastream_id: int, name: str, *, li
     """Read back rows (newest last) for display, tests and training export."""
     kind, _, target = (destination or f"sqlite:{default_table(datastream_id, name)}").partition(":")
     if kind == "jsonl":
-        path = Path(target).expanduser()
-        path = path if path.is_absolute() else root / path
+        from lightdom_tui.orchestration.policy import load_policy
+
+        path = load_policy(root).check_path(target, f"datastream {datastream_id} ({name}).destination")
         if not path.exists():
             return []
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -6,6 +6,12 @@ exported; re-issue it with ``workflow token``). Import goes through the same CRU
 validation as the CLI, in one transaction, with errors naming the document path,
 e.g. ``campaign.workflows[0].services[1].type: …``. ``export → import → export``
 gives the identical document.
+
+An imported document is someone else's: it never brings a webhook token (a
+``token_sha256`` in it is dropped; the user issues one with ``workflow token``), and
+its file paths, watched paths, ``jsonl:`` destinations and literal-address URLs must
+pass the workspace's access policy (see ``policy.py``) — checked again on every run.
+Files are read within ``MAX_DOCUMENT_BYTES``, YAML without aliases (``safe_yaml``).
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from lightdom_tui.db.jsoncol import loads
 from lightdom_tui.db.models import Campaign, Workflow
 from lightdom_tui.errors import LightdomError
 from lightdom_tui.orchestration import tree
+from lightdom_tui.orchestration.policy import AccessPolicy, BlockedAddress, load_policy
 
 DOC_VERSION = 1
+MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 
 
 def _iso(moment: Any) -> str | None:
@@ -101,10 +109,44 @@ def _need(data: Any, key: str, kind: type, where: str) -> Any:
     return value
 
 
-def _import_workflow(session: Session, campaign_id: int, data: dict[str, Any], where: str) -> Workflow:
+def _check_access(policy: AccessPolicy, data: dict[str, Any], where: str) -> None:
+    """Refuse paths and addresses of an imported workflow that the policy would not let a run use."""
+    config = data.get("trigger_config")
+    if data.get("trigger") == "file" and isinstance(config, dict) and isinstance(config.get("path"), str):
+        policy.check_path(config["path"], f"{where}.trigger_config.path")
+    for i, s in enumerate(data.get("services") or []):
+        if not isinstance(s, dict):
+            continue
+        sw = f"{where}.services[{i}]"
+        service_config = s.get("config") if isinstance(s.get("config"), dict) else {}
+        if s.get("type") == "file":
+            for k, pattern in enumerate(service_config.get("paths") or []):
+                if isinstance(pattern, str):
+                    policy.check_pattern(pattern, f"{sw}.config.paths[{k}]")
+        urls = service_config.get("urls") or ([service_config["url"]] if service_config.get("url") else [])
+        for k, url in enumerate(urls if isinstance(urls, list) else []):
+            if isinstance(url, str):
+                try:
+                    policy.check_url(url, resolve=False)  # literal addresses now; names on every run
+                except BlockedAddress as exc:
+                    raise LightdomError(f"{sw}.config.urls[{k}]: {exc}") from None
+        for j, d in enumerate(s.get("datastreams") or []):
+            destination = d.get("destination") if isinstance(d, dict) else None
+            if isinstance(destination, str) and destination.startswith("jsonl:"):
+                policy.check_path(destination[len("jsonl:"):], f"{sw}.datastreams[{j}].destination")
+
+
+def _import_workflow(session: Session, campaign_id: int, data: dict[str, Any], where: str,
+                     policy: AccessPolicy) -> Workflow:
+    if not isinstance(data, dict):
+        raise LightdomError(f"{where}: expected an object")
+    _check_access(policy, data, where)
+    trigger_config = data.get("trigger_config") or {}
+    if isinstance(trigger_config, dict):  # a token the document's author chose is never trusted
+        trigger_config = {k: v for k, v in trigger_config.items() if k != "token_sha256"}
     with _Path(where):
         workflow = tree.create_workflow(session, campaign_id, data.get("name"), trigger=data.get("trigger", "manual"),
-                                        trigger_config=data.get("trigger_config") or {},
+                                        trigger_config=trigger_config,
                                         status=data.get("status", "draft"), concurrency=data.get("concurrency", 4))
     for i, s in enumerate(_need(data, "services", list, where)):
         sw = f"{where}.services[{i}]"
@@ -138,25 +180,40 @@ def _check_header(doc: Any, kind: str) -> dict[str, Any]:
     return body
 
 
-def import_campaign(session: Session, doc: dict[str, Any], *, name: str | None = None) -> Campaign:
-    """Create a campaign branch from a document (in the caller's transaction); ``name`` renames it."""
+def _policy_of(session: Session) -> AccessPolicy:
+    """The access policy of the workspace whose database ``session`` is bound to (``ROOT/storage/…db``)."""
+    database = session.get_bind().url.database
+    if not database:
+        raise LightdomError("import: the session is not bound to a workspace database")
+    return load_policy(Path(database).resolve().parent.parent)
+
+
+def import_campaign(session: Session, doc: dict[str, Any], *, name: str | None = None,
+                    policy: AccessPolicy | None = None) -> Campaign:
+    """Create a campaign branch from a document (in the caller's transaction); ``name`` renames it.
+
+    Paths and addresses are checked against ``policy`` (default: the session's workspace's).
+    """
+    policy = policy or _policy_of(session)
     body = _check_header(doc, "campaign")
     with _Path("campaign"):
         campaign = tree.create_campaign(session, name or body.get("name"), description=body.get("description", ""),
                                         status=body.get("status", "draft"), start_date=body.get("start_date"),
                                         end_date=body.get("end_date"))
     for i, w in enumerate(_need(body, "workflows", list, "campaign")):
-        _import_workflow(session, campaign.id, w, f"campaign.workflows[{i}]")  # type: ignore[arg-type]
+        _import_workflow(session, campaign.id, w, f"campaign.workflows[{i}]", policy)  # type: ignore[arg-type]
     return campaign
 
 
-def import_workflow(session: Session, doc: dict[str, Any], campaign_id: int, *, name: str | None = None) -> Workflow:
-    """Create a workflow branch from a document inside an existing campaign."""
+def import_workflow(session: Session, doc: dict[str, Any], campaign_id: int, *, name: str | None = None,
+                    policy: AccessPolicy | None = None) -> Workflow:
+    """Create a workflow branch from a document inside an existing campaign (checked like import_campaign)."""
+    policy = policy or _policy_of(session)
     body = dict(_check_header(doc, "workflow"))
     if name:
         body["name"] = name
     tree.get_node(session, Campaign, campaign_id)
-    return _import_workflow(session, campaign_id, body, "workflow")
+    return _import_workflow(session, campaign_id, body, "workflow", policy)
 
 
 def write_document(doc: dict[str, Any], path: Path) -> Path:
@@ -178,26 +235,33 @@ def write_document(doc: dict[str, Any], path: Path) -> Path:
 
 
 def read_document(path: Path) -> dict[str, Any]:
-    """Read a JSON or YAML document; errors name the file (and line for syntax errors)."""
+    """Read a JSON or YAML document (at most MAX_DOCUMENT_BYTES, UTF-8, YAML without aliases).
+
+    Every problem is one LightdomError naming the file (and the line for syntax errors).
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_DOCUMENT_BYTES + 1)
     except OSError as exc:
         raise LightdomError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise LightdomError(f"{path}: larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MiB; refused")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LightdomError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml
+        from lightdom_tui.safe_yaml import load_yaml
 
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f":{mark.line + 1}" if mark is not None else ""
-            raise LightdomError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        doc = load_yaml(text, str(path))
     else:
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise LightdomError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+        except (RecursionError, ValueError) as exc:  # too deep; an integer over Python's digit limit
+            raise LightdomError(f"{path}: not a usable JSON document: {type(exc).__name__}") from None
     if not isinstance(doc, dict):
         raise LightdomError(f"{path}: expected a document object at the top")
     return doc

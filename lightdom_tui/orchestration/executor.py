@@ -49,6 +49,7 @@ from lightdom_tui.orchestration.extract import (
     stream_fields,
 )
 from lightdom_tui.orchestration.fetch import Fetcher, FetchOptions, FetchResult
+from lightdom_tui.orchestration.policy import AccessPolicy, load_policy
 from lightdom_tui.orchestration.transform import Pipeline
 from lightdom_tui.orchestration.validate import Validator
 from lightdom_tui.processes import pid_alive
@@ -88,6 +89,7 @@ class ServicePlan:
     config: dict[str, Any]
     sources: list[str]
     streams: list[StreamPlan]
+    refused: list[str] = field(default_factory=list)  # why configured sources were left out (logged)
 
 
 @dataclass
@@ -101,22 +103,47 @@ class RunResult:
     error: str | None = None
 
 
-def _sources(root: Path, service: Service, config: dict[str, Any]) -> list[str]:
+def _sources(policy: AccessPolicy, service: Service, config: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The service's pages, and why any configured source was left out (outside the allowed folders)."""
     if service.type in ("http", "html"):
         urls = config.get("urls") or ([config["url"]] if config.get("url") else [])
-        return list(urls)
+        return list(urls), []
     if service.type == "file":
         found: list[str] = []
+        refused: list[str] = []
         for pattern in config.get("paths") or []:
-            path = Path(pattern).expanduser()
-            pattern = str(path if path.is_absolute() else root / path)
-            found.extend(sorted(glob.glob(pattern, recursive=True)))  # a folder matched is a page error later
-        return found
-    return list(config.get("topics") or [])
+            where = f"service {service.name!r}: paths entry"
+            try:
+                policy.check_pattern(pattern, where)
+            except LightdomError as exc:
+                refused.append(f"{exc}; skipped")
+                continue
+            matches = sorted(glob.glob(str(policy.absolute(pattern)), recursive=True))  # a folder is a page error later
+            kept, outside = policy.allowed_files(matches)
+            if outside:
+                refused.append(f"{where} {pattern!r}: {outside} match(es) lead outside the workspace and the "
+                               f"allowed folders (links); skipped")
+            found.extend(kept)
+        return found, refused
+    return list(config.get("topics") or []), []
 
 
-def load_plan(ws: Workspace, workflow_id: int) -> tuple[Workflow, list[ServicePlan]]:
-    """Snapshot the workflow's services, streams and attributes."""
+def _checked_destination(policy: AccessPolicy, stream: DataStream) -> str:
+    """A ``jsonl:`` destination as its resolved path inside the allowed folders (LightdomError otherwise)."""
+    kind, _, target = stream.destination.partition(":")
+    if kind != "jsonl":
+        return stream.destination
+    return f"jsonl:{policy.check_path(target, f'datastream {stream.id} ({stream.name}).destination')}"
+
+
+def load_plan(ws: Workspace, workflow_id: int,
+              policy: AccessPolicy | None = None) -> tuple[Workflow, list[ServicePlan]]:
+    """Snapshot the workflow's services, streams and attributes, their paths checked against ``policy``.
+
+    A ``jsonl:`` destination outside the allowed folders refuses the whole run (nothing is
+    fetched); file sources outside them are left out, each with a reason in ``refused``.
+    """
+    policy = policy or load_policy(ws.root)
     with ws.session() as session:
         workflow = session.get(Workflow, workflow_id)
         if workflow is None:
@@ -131,14 +158,14 @@ def load_plan(ws: Workspace, workflow_id: int) -> tuple[Workflow, list[ServicePl
                                                .order_by(Attribute.id)))
                 names = [a.name for a in attributes]
                 streams.append(StreamPlan(
-                    id=stream.id, name=stream.name, destination=stream.destination,
+                    id=stream.id, name=stream.name, destination=_checked_destination(policy, stream),
                     fields=[Field(a.name, a.selector, a.type == "array") for a in attributes],
                     types={a.name: a.type for a in attributes},
                     validators={a.name: Validator(a.name, a.type, loads(a.validation_json, {})) for a in attributes},
                     pipeline=Pipeline(loads(stream.transformations_json, []), names),
                 ))
-            plans.append(ServicePlan(service.id, service.name, service.type, config,
-                                     _sources(ws.root, service, config), streams))
+            sources, refused = _sources(policy, service, config)
+            plans.append(ServicePlan(service.id, service.name, service.type, config, sources, streams, refused))
         return workflow, plans
 
 
@@ -204,8 +231,10 @@ def request_stop(session: Session, *, workflow_id: int | None = None, run_id: in
 class _Run:
     """State of one executing run (counters, buffered logs, stop checks)."""
 
-    def __init__(self, ws: Workspace, run_id: int, stop_event: threading.Event | None, deadline_s: float | None):
+    def __init__(self, ws: Workspace, run_id: int, stop_event: threading.Event | None, deadline_s: float | None,
+                 policy: AccessPolicy | None = None):
         self.ws = ws
+        self.policy = policy
         self.run_id = run_id
         self.stop_event = stop_event or threading.Event()
         self.deadline = time.monotonic() + deadline_s if deadline_s else None
@@ -415,7 +444,7 @@ def _run_service(ws: Workspace, service: ServicePlan, concurrency: int, run: _Ru
         if service.type == "file":
             _run_files(service.sources, job, sinks, run, progress)
             return
-        with Fetcher(_fetch_options(service.config)) as fetcher:
+        with Fetcher(_fetch_options(service.config), run.policy) as fetcher:
             if service.type == "llm":
                 fetch_one: Callable[[str], FetchResult] = _llm_fetcher(ws, service.config, generator)
                 concurrency = 1  # one lock per loaded model anyway
@@ -505,12 +534,19 @@ def run_workflow(
     ``generator`` (default: the serving router) answers llm services; ``stop_event`` or
     ``workflow stop`` (``stop_requested`` in the database) stop it between pages.
     """
-    workflow, plans = load_plan(ws, workflow_id)
+    try:
+        policy = load_policy(ws.root)
+        workflow, plans = load_plan(ws, workflow_id, policy)
+    except LightdomError as exc:  # a refused destination, bad settings: a claimed run must not stay "running"
+        if run_id is not None:
+            _Run(ws, run_id, stop_event, deadline_s).flush(force=True, metrics={}, status="failed",
+                                                          finished_at=utcnow(), error=str(exc))
+        raise
     if run_id is None:
         run_id = claim_run(ws, workflow_id, trigger=trigger, due_time=due_time)
         if run_id is None:
             return None
-    run = _Run(ws, run_id, stop_event, deadline_s)
+    run = _Run(ws, run_id, stop_event, deadline_s, policy)
     run.m["sources"] = sum(len(p.sources) for p in plans)
     run.log(f"run {run_id} of workflow {workflow.name!r} ({trigger}): {len(plans)} service(s), "
             f"{run.m['sources']} source(s)")
@@ -519,6 +555,8 @@ def run_workflow(
         for plan in plans:
             if run.should_stop():
                 break
+            for reason in plan.refused:
+                run.log(reason, "error")
             if not plan.sources:
                 run.log(f"service {plan.name!r}: no sources configured", "warning")
             if not plan.streams:
@@ -528,6 +566,8 @@ def run_workflow(
             status = "stopped"
         elif run.m["pages"] and not run.m["pages_ok"]:
             status, error = "failed", "every page failed"
+        elif not run.m["pages"] and any(plan.refused for plan in plans):
+            status, error = "failed", "every configured source was refused (outside the allowed folders)"
     except Exception as exc:  # record any crash on the run, then re-raise for the caller
         status, error = "failed", f"{type(exc).__name__}: {exc}"
         run.log(error, "error")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -11,15 +13,27 @@ from sqlmodel import select
 from lightdom_tui.db.jsoncol import loads
 from lightdom_tui.db.models import Workflow
 from lightdom_tui.orchestration.executor import RunResult, run_workflow
+from lightdom_tui.orchestration.policy import load_policy
 from lightdom_tui.orchestration.triggers import WatchSpec, watched_path
 from lightdom_tui.workspace import Workspace
 
+log = logging.getLogger(__name__)
+
 
 def file_workflows(ws: Workspace) -> list[WatchSpec]:
-    """Active file-trigger workflows and the paths they watch."""
+    """Active file-trigger workflows and the paths they watch (only paths inside the allowed folders)."""
+    policy = load_policy(ws.root)
     with ws.session() as session:
         rows = session.exec(select(Workflow).where(Workflow.trigger == "file", Workflow.status == "active")).all()
-        return [WatchSpec(w.id, watched_path(ws.root, loads(w.trigger_config_json, {}))) for w in rows]
+        specs = []
+        for workflow in rows:
+            path = watched_path(ws.root, loads(workflow.trigger_config_json, {}))
+            if policy.inside(os.path.realpath(path)):
+                specs.append(WatchSpec(workflow.id, path))
+            else:
+                log.warning("workflow %s: not watching %s (outside the workspace and the allowed folders)",
+                            workflow.id, path)
+        return specs
 
 
 def matching_workflows(specs: list[WatchSpec], changed: set[Path]) -> list[int]:

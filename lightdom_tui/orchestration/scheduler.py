@@ -9,6 +9,7 @@ first runs it, everyone else skips it. So two schedulers never run a due time tw
 
 from __future__ import annotations
 
+import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,12 +21,15 @@ from sqlmodel import Session, select
 
 from lightdom_tui.db.jsoncol import loads
 from lightdom_tui.db.models import Workflow, WorkflowRun
+from lightdom_tui.errors import LightdomError
 from lightdom_tui.orchestration.executor import RunResult, claim_run, fail_stale_runs, run_workflow
 from lightdom_tui.orchestration.triggers import latest_due, next_due
 from lightdom_tui.registry.monitoring import check_deployments
 from lightdom_tui.workspace import Workspace
 
 RUNNABLE_STATUS = ("active",)
+MIN_INTERVAL_S = 1.0  # below this the loop would spin a core re-reading the database
+MAX_INTERVAL_S = 86_400.0  # cron's finest grain is a minute; a day between checks is the most that makes sense
 
 
 @dataclass
@@ -116,9 +120,19 @@ def _run_claimed(ws: Workspace, due: Due, run_id: int) -> RunResult | None:
         return None
 
 
+def check_interval(interval_s: object) -> float:
+    """Seconds between scheduler ticks, from MIN_INTERVAL_S to MAX_INTERVAL_S, else a clear error."""
+    ok = isinstance(interval_s, (int, float)) and not isinstance(interval_s, bool) and math.isfinite(interval_s)
+    if not ok or not MIN_INTERVAL_S <= interval_s <= MAX_INTERVAL_S:  # type: ignore[operator]
+        raise LightdomError(f"scheduler interval: {interval_s!r} must be from {MIN_INTERVAL_S:g} to "
+                            f"{MAX_INTERVAL_S:g} seconds")
+    return float(interval_s)  # type: ignore[arg-type]
+
+
 def run_scheduler(ws: Workspace, *, interval_s: float = 30.0, stop_event: threading.Event | None = None,
                   max_parallel: int = 2, max_ticks: int | None = None) -> int:
     """Tick every ``interval_s`` until ``stop_event`` is set (or ``max_ticks``); returns runs claimed."""
+    interval_s = check_interval(interval_s)
     stop_event = stop_event or threading.Event()
     claimed = 0
     ticks = 0

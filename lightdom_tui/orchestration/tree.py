@@ -9,6 +9,7 @@ without it :class:`ConfirmationRequired` says what would go.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -145,6 +146,17 @@ def check_attribute_name(value: Any) -> str:
     if not ATTRIBUTE_NAME.match(name):
         raise LightdomError(f"attribute.name: {name!r} must be snake_case (a-z, 0-9, _; starting with a letter)")
     return name
+
+
+def snake_name(text: Any) -> str | None:
+    """Text as people write it ("Page title", "og:image") as a snake_case name; None when nothing is left."""
+    if not isinstance(text, str):
+        return None
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()  # "título" → "titulo"
+    name = re.sub(r"[^a-z0-9]+", "_", ascii_text.strip().lower()).strip("_")[:NAME_MAX - 2]
+    if not name:
+        return None
+    return name if name[0].isalpha() else f"n_{name}"
 
 
 # --------------------------------------------------------------------------- generic
@@ -335,8 +347,10 @@ def _apply_workflow(session: Session, workflow: Workflow, changes: dict[str, Any
     old = loads(workflow.trigger_config_json, {})
     trigger = changes.get("trigger", workflow.trigger)
     if "trigger_config" in changes or "trigger" in changes:
-        config = _object(changes.get("trigger_config", old if trigger == workflow.trigger else {}),
-                         "trigger_config")
+        config = dict(_object(changes.get("trigger_config", old if trigger == workflow.trigger else {}),
+                              "trigger_config"))
+        if "trigger_config" in changes:  # a token hash is issued (`workflow token`), never supplied
+            config.pop("token_sha256", None)
         if trigger == "webhook" and "token_sha256" in old and "token_sha256" not in config:
             config["token_sha256"] = old["token_sha256"]
         workflow.trigger_config_json = dumps(check_trigger(trigger, config))

@@ -127,9 +127,17 @@ def http_server() -> Iterator[FixtureServer]:
 
 @pytest.fixture()
 def ws(tmp_path: Path) -> Iterator["Workspace"]:  # noqa: F821
-    """A fresh workspace (no model registration: these tests never load a model)."""
+    """A fresh workspace (no model registration: these tests never load a model).
+
+    Its workflows may fetch from loopback addresses (the fixture server is on 127.0.0.1)
+    and read pages from the test's temporary folder, which a workspace allows only when
+    its settings say so (tests/orchestration/test_hardening_* use workspaces without).
+    """
     from lightdom_tui.workspace import create_workspace
 
     workspace = create_workspace(tmp_path / "ws")
+    workspace.settings.orchestration.allowed_networks = ["127.0.0.0/8"]
+    workspace.settings.orchestration.allowed_paths = [str(tmp_path)]
+    workspace.save_settings()
     yield workspace
     workspace.close()

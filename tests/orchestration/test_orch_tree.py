@@ -176,7 +176,7 @@ def _counts(ws):
                 for m in (Campaign, Workflow, Service, DataStream, Attribute)]
 
 
-def test_bundle_failing_halfway_leaves_nothing(ws):
+def test_bundle_keeps_the_good_items_reports_the_bad_and_creates_nothing_when_none_is_good(ws):
     calls = []
 
     def model_fails_on_second_topic(ws_, topic, **kwargs):  # failure injection: the model errors
@@ -185,18 +185,28 @@ def test_bundle_failing_halfway_leaves_nothing(ws):
             raise RuntimeError("llama.cpp: context overflow")
         return _Answer([{"name": "h1_text", "type": "string", "description": "main heading"}])
 
-    with pytest.raises(LightdomError, match="topic 'meta' failed: RuntimeError: llama.cpp: context overflow"):
-        create_bundle(ws, "seo-1", topics="h1,meta,title", category="seo", cron="0 6 * * *",
-                      generator=model_fails_on_second_topic)
-    assert calls == ["seo h1", "seo meta"]
-    assert _counts(ws) == [0, 0, 0, 0, 0]
+    result = create_bundle(ws, "seo-1", topics="h1,meta,title", category="seo", cron="0 6 * * *",
+                           generator=model_fails_on_second_topic)
+    assert calls == ["seo h1", "seo meta", "seo title"]
+    assert [(a["topic"], a["name"]) for a in result.attributes] == [("h1", "h1_text"), ("title", "title_h1_text")]
+    assert result.skipped == [{"topic": "meta", "item": "meta",
+                               "reason": "generating attributes failed: RuntimeError: llama.cpp: context overflow"}]
+    assert _counts(ws) == [1, 1, 1, 1, 2]
 
     def bad_answer_on_second_topic(ws_, topic, **kwargs):  # failure injection: a bad answer mid-write
         if topic == "seo meta":
             return _Answer([{"name": "meta_tags", "type": "blob", "description": ""}])
         return _Answer([{"name": topic.split()[1] + "_text", "type": "string", "description": "x"}])
 
-    with pytest.raises(LightdomError, match="attribute.type: 'blob'"):
-        create_bundle(ws, "seo-2", topics=["h1", "meta", "title"], category="seo",
-                      generator=bad_answer_on_second_topic)
-    assert _counts(ws) == [0, 0, 0, 0, 0]  # campaign, workflow, … were inserted, then rolled back
+    result = create_bundle(ws, "seo-2", topics=["h1", "meta", "title"], category="seo",
+                           generator=bad_answer_on_second_topic)
+    assert [a["name"] for a in result.attributes] == ["h1_text", "title_text"]
+    assert [(s["topic"], s["item"]) for s in result.skipped] == [("meta", "meta_tags")]
+    assert "attribute.type: 'blob'" in result.skipped[0]["reason"]
+
+    def only_bad_answers(ws_, topic, **kwargs):
+        return _Answer([{"name": "x", "type": "blob", "description": ""}])
+
+    with pytest.raises(LightdomError, match="no usable attribute"):
+        create_bundle(ws, "seo-3", topics="h1,meta", category="seo", generator=only_bad_answers)
+    assert _counts(ws) == [2, 2, 2, 2, 4]  # campaign, workflow, … of seo-3 were inserted, then rolled back

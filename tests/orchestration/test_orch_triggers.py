@@ -193,7 +193,7 @@ def test_webhook_refuses_non_loopback(ws):
 def test_file_trigger_runs_on_change(ws, tmp_path):
     from lightdom_tui.orchestration.filewatch import watch_files
 
-    inbox = tmp_path / "drop"
+    inbox = ws.root / "drop"  # workflows read and watch inside the workspace (or folders allowed in settings)
     inbox.mkdir()
     with ws.session() as s:
         c = tree.create_campaign(s, "files")

@@ -1,0 +1,60 @@
+"""The one way the project reads YAML: no anchors or aliases, a size bound, a depth bound.
+
+``yaml.safe_load`` expands aliases, so a 1.5 KB document of nested anchors ("billion
+laughs") became 269 MB once stored. This loader refuses any anchor (``&a``) or alias
+(``*a``, and so ``<<:`` merge keys) as it composes, before anything is built, bounds
+the text to ``MAX_BYTES`` and the nesting to ``MAX_DEPTH``, and reports every problem
+as one LightdomError naming the source and line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from lightdom_tui.errors import LightdomError
+
+MAX_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 64
+
+
+class _Refused(yaml.YAMLError):
+    def __init__(self, problem: str, mark: Any) -> None:
+        super().__init__(problem)
+        self.problem, self.problem_mark = problem, mark
+
+
+class NoAliasLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses anchors and aliases and nesting deeper than ``MAX_DEPTH``."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: D102 - PyYAML hook
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused(f"aliases (*{event.anchor}) are not allowed", event.start_mark)
+        if getattr(event, "anchor", None):
+            raise _Refused(f"anchors (&{event.anchor}) are not allowed", event.start_mark)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _Refused(f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """Parse one YAML document; any problem is a LightdomError ``source:line: …``."""
+    if len(text) > MAX_BYTES:
+        raise LightdomError(f"{source}: larger than {MAX_BYTES // (1024 * 1024)} MiB; refused")
+    try:
+        return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 - NoAliasLoader is a SafeLoader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise LightdomError(f"{source}{where}: not valid YAML: {problem}") from None
+    except RecursionError:
+        raise LightdomError(f"{source}: nested too deeply") from None
