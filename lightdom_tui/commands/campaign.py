@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from lightdom_tui.commands._common import JsonOpt, emit, workspace_from
+from lightdom_tui.commands._common import JsonOpt, emit, markup_safe, workspace_from
 from lightdom_tui.errors import LightdomError
 
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Delete children too without asking.")]
@@ -105,7 +105,7 @@ def _list_table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> A
         for column in columns:
             table.add_column(column)
         for row in rows:
-            table.add_row(*[str(row.get(c, "")) for c in columns])
+            table.add_row(*[markup_safe(row.get(c, "")) for c in columns])
         console.print(table)
 
     return human
@@ -159,9 +159,10 @@ def campaign_show(ctx: typer.Context, ref: Annotated[str, typer.Argument(help="C
 
         def build(node: Tree, kind: str | None, node_id: int | None) -> None:
             for child in children(session, kind, node_id):
-                build(node.add(f"[bold]{child.kind}[/] {child.id}: {child.label}"), child.kind, child.id)
+                build(node.add(f"[bold]{child.kind}[/] {child.id}: {markup_safe(child.label)}"), child.kind, child.id)
 
-        root = Tree(f"[bold]campaign[/] {campaign.id}: {campaign.name} [{campaign.status}]")
+        status = markup_safe(f"[{campaign.status}]")
+        root = Tree(f"[bold]campaign[/] {campaign.id}: {markup_safe(campaign.name)} {status}")
         build(root, "campaign", campaign.id)
     emit(data, json, lambda c: c.print(root))
 
@@ -394,7 +395,7 @@ def workflow_logs(
     def human(console: Console) -> None:
         for r in rows:
             colour = {"error": "red", "warning": "yellow"}.get(r["level"], "dim")
-            console.print(f"[{colour}]{r['time'][11:19]} {r['level']:<7}[/] {r['message']}", markup=True)
+            console.print(f"[{colour}]{r['time'][11:19]} {r['level']:<7}[/] {markup_safe(r['message'])}", markup=True)
 
     emit({"workflow_id": workflow_id, "logs": rows}, json, human)
 
