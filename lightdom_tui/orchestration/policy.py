@@ -65,13 +65,14 @@ class AccessPolicy:
         return Path(real)
 
     def check_pattern(self, pattern: str, where: str) -> None:
-        """A glob pattern whose fixed part leads outside (or that climbs with ``..``) is refused."""
+        """A glob pattern whose fixed part leads outside, or that climbs with ``..`` after a wildcard, is refused."""
         parts = Path(pattern).parts
-        if ".." in parts:
-            raise LightdomError(f"{where}: {pattern!r} climbs out with '..'; name the folder itself")
         fixed = []
-        for part in parts:
+        for index, part in enumerate(parts):
             if glob.has_magic(part):
+                if ".." in parts[index:]:
+                    raise LightdomError(f"{where}: {pattern!r} climbs out with '..' after a wildcard; "
+                                        f"name the folder itself")
                 break
             fixed.append(part)
         self.check_path(Path(*fixed) if fixed else ".", where)
@@ -133,6 +134,7 @@ class AccessPolicy:
         host = parts.hostname
         if cache is not None and host in cache:
             return
+        literal = True
         try:
             addresses = [ipaddress.ip_address(host.split("%", 1)[0])]
         except ValueError:  # a name: every address it resolves to must be allowed
@@ -147,9 +149,10 @@ class AccessPolicy:
             except (OSError, UnicodeError) as exc:
                 raise BlockedAddress(f"cannot resolve {host!r}: {exc}") from None
             addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+            literal = False
         for address in addresses:
             if not self.address_allowed(address):
-                shown = f"{host} resolves to {address}" if str(address) != host else str(address)
+                shown = str(address) if literal else f"{host} resolves to {address}"
                 raise BlockedAddress(f"blocked: {shown}, a private, loopback or link-local address; "
                                      f"{NETWORKS_HINT}")
         if cache is not None:
