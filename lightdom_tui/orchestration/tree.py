@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import func
 from sqlmodel import Session, SQLModel, select
 
+from lightdom_tui.bounds import row_id
 from lightdom_tui.db.jsoncol import dumps, loads
 from lightdom_tui.db.models import (
     ATTRIBUTE_TYPE_VALUES,
@@ -302,8 +303,8 @@ def list_campaigns(session: Session) -> list[Campaign]:
 
 def find_campaign(session: Session, ref: str | int) -> Campaign:
     """A campaign by id or name."""
-    if isinstance(ref, int) or str(ref).isdigit():
-        return get_node(session, Campaign, int(ref))
+    if row_id(ref) is not None:
+        return get_node(session, Campaign, row_id(ref))
     row = session.exec(select(Campaign).where(Campaign.name == ref)).first()
     if row is None:
         raise LightdomError(f"campaign {ref!r}: not found")

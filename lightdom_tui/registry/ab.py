@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from lightdom_tui.bounds import row_id
 from lightdom_tui.db.jsoncol import dumps, loads
 from lightdom_tui.db.models import ABOutcome, ABTest, ModelVersion, RequestLog, utcnow
 from lightdom_tui.errors import LightdomError
@@ -104,8 +105,8 @@ def _info(session: Session, test: ABTest) -> ABTestInfo:
 def get_ab_test(session: Session, ref: str | int) -> ABTest:
     """An A/B test by id or name; a clear error otherwise."""
     found = None
-    if isinstance(ref, int) or str(ref).isdigit():
-        found = session.get(ABTest, int(ref))
+    if row_id(ref) is not None:
+        found = session.get(ABTest, row_id(ref))
     if found is None:
         found = session.exec(select(ABTest).where(ABTest.name == str(ref))).first()
     if found is None:

@@ -98,11 +98,16 @@ def result_mentions(result, text: str) -> bool:  # noqa: ANN001
 
 def test_refs_that_look_like_huge_ids_are_not_found_cleanly(workspace) -> None:  # noqa: ANN001
     from lightdom_tui.curation.datasets import get_dataset
+    from lightdom_tui.orchestration.tree import find_campaign
+    from lightdom_tui.registry.ab import get_ab_test
     from lightdom_tui.registry.versions import find_version
 
     with workspace.session() as session:
         for ref in (BIG, "9" * 5000, "²"):
             assert find_version(session, ref) is None
+            for lookup in (find_campaign, get_ab_test):
+                with pytest.raises(LightdomError, match="not found|no such"):
+                    lookup(session, ref)
             with pytest.raises(LightdomError, match="not found"):
                 get_dataset(session, ref)
             with pytest.raises(LightdomError, match="version after '@' must be a number"):
