@@ -127,7 +127,7 @@ class WebhookServer:
 
         config = uvicorn.Config(
             _App(self), http=_protocol_class(), loop="asyncio", lifespan="off", log_config=None, access_log=False,
-            log_level="warning", backlog=BACKLOG, limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=1,
+            log_level="error", backlog=BACKLOG, limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=1,
             h11_max_incomplete_event_size=MAX_HEADER_BYTES, timeout_graceful_shutdown=2,
             server_header=False, date_header=False,
         )
