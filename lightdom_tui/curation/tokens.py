@@ -37,10 +37,11 @@ def _quiet_stderr():  # noqa: ANN202
 def load_counter(path: Path, fmt: str) -> Callable[[str], int]:
     """A text → token count function for a base model at ``path`` (format ``gguf`` or ``hf``)."""
     if fmt == "gguf" or path.suffix == ".gguf":
-        import llama_cpp
+        from lightdom_tui.inference.llama import open_llama
+        from lightdom_tui.settings import ServingSettings
 
         with _quiet_stderr():
-            vocab = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
+            vocab = open_llama(path, ServingSettings(), vocab_only=True)
         return lambda text: len(vocab.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=True))
     tokenizer_file = path / "tokenizer.json" if path.is_dir() else path
     if not tokenizer_file.is_file():

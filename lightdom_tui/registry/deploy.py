@@ -74,10 +74,10 @@ def _load_check(workspace: Workspace, version: ModelVersion) -> CanaryCheck:
         return CanaryCheck("load", False, 0.0, error=f"{path}: missing")
     if version.format != "gguf":
         return CanaryCheck("load", False, 0.0, error=f"{version.format} version: export it to GGUF to serve it locally")
-    from lightdom_tui.serving.local import engine_pool  # lazy: loads llama.cpp
+    from lightdom_tui.inference.engine import engine_pool
 
     try:
-        engine_pool(workspace).get(version.version, path)
+        engine_pool(workspace.root, workspace.settings.serving).get(version.version, path)
     except Exception as exc:  # llama.cpp raises ValueError, the pool LightdomError: both mean "cannot load"
         return CanaryCheck("load", False, (time.perf_counter() - started) * 1000, error=str(exc))
     return CanaryCheck("load", True, (time.perf_counter() - started) * 1000, engine="local")
@@ -90,13 +90,14 @@ def load_health_check(workspace: Workspace, version: ModelVersion) -> HealthResu
 
 
 def canary_health_check(workspace: Workspace, version: ModelVersion) -> HealthResult:
-    """The model loads, and each canary topic gives valid attributes through the serving router.
+    """The model loads, and each canary topic gives valid attributes from the version itself.
 
     Healthy = loaded into the engine pool, every canary gives a non-empty valid
-    attribute list served by the version itself (not the remote fallback), each
-    within ``settings.deploy.health_latency_ms``.
+    attribute list within ``settings.deploy.health_latency_ms``. Canaries call the
+    inference core directly (``candidate.generate_attributes_for``): no response cache
+    (a re-deploy must not pass on cached answers), no remote fallback, no request log.
     """
-    from lightdom_tui.serving.router import generate_attributes  # lazy: the serving stack
+    from lightdom_tui.registry.candidate import generate_attributes_for
 
     budget = workspace.settings.deploy.health_latency_ms
     load = _load_check(workspace, version)
@@ -104,24 +105,17 @@ def canary_health_check(workspace: Workspace, version: ModelVersion) -> HealthRe
         return HealthResult(ok=False, checks=[load], error=load.error, budget_ms=budget)
     checks: list[CanaryCheck] = [load]
     for topic in workspace.settings.deploy.canary_topics:
-        started = time.perf_counter()
-        try:
-            result = generate_attributes(workspace, topic, count=3, model=version.version, task_type="health_check")
-        except Exception as exc:  # any failure to generate is an unhealthy model
-            latency = (time.perf_counter() - started) * 1000
-            checks.append(CanaryCheck(topic, False, latency, error=f"{type(exc).__name__}: {exc}"))
-            continue
-        latency = (time.perf_counter() - started) * 1000
-        engine = getattr(result, "engine", None)
-        attributes = list(getattr(result, "attributes", None) or [])
+        generation = generate_attributes_for(workspace, version, topic, count=3)
+        attributes = generation.check.attributes
         error = None
-        if getattr(result, "model", version.version) != version.version or engine == "remote":
-            error = f"served by {getattr(result, 'model', '?')} ({engine}), not {version.version}"
+        if generation.error:
+            error = generation.error
         elif not attributes:
-            error = "no valid attributes"
-        elif latency > budget:
-            error = f"latency {latency:.0f} ms over the {budget:.0f} ms budget"
-        checks.append(CanaryCheck(topic, error is None, latency, len(attributes), engine, error))
+            error = "no valid attributes: " + "; ".join(generation.check.errors[:2])
+        elif generation.latency_ms > budget:
+            error = f"latency {generation.latency_ms:.0f} ms over the {budget:.0f} ms budget"
+        checks.append(CanaryCheck(topic, error is None, generation.latency_ms, len(attributes), generation.engine,
+                                  error))
     if len(checks) == 1:
         missing = "no canary topics configured (settings deploy.canary_topics)"
         return HealthResult(ok=False, checks=checks, error=missing, budget_ms=budget)

@@ -10,7 +10,6 @@ a run's ``eval_loss``.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,12 +43,11 @@ def _split_answer(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
 def answer_loss(workspace: Workspace, version: ModelVersion, conversations: list[list[dict[str, Any]]]) -> LossResult:
     """Mean NLL per answer token over ``conversations`` (each ending with an assistant answer)."""
     import numpy as np
-    from llama_cpp import Llama
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    threads = workspace.settings.serving.n_threads or os.cpu_count() or 1
-    model = Llama(version.path, n_ctx=SCORING_CTX, n_threads=threads, n_threads_batch=threads,
-                  logits_all=True, verbose=False)
+    from lightdom_tui.inference.llama import open_llama
+
+    model = open_llama(version.path, workspace.settings.serving, n_ctx=SCORING_CTX, logits_all=True)
     try:
         template = model.metadata.get("tokenizer.chat_template")
         if not template:

@@ -4,8 +4,9 @@ Steps for one request:
 1. ask with ``response_format`` = the attribute JSON schema (llama.cpp turns it into
    a grammar; a remote API gets ``json_object``), names and descriptions capped in
    length so a small model cannot run a string on forever;
-2. ``finish_reason == "length"`` → ask again with twice the token cap (up to
-   ``MAX_TOKENS_CEILING``); a truncated answer is never parsed;
+2. ``finish_reason == "length"`` → the inference core's truncation policy
+   (:func:`~lightdom_tui.inference.constrained.complete_untruncated`): ask again with
+   twice the token cap; a truncated answer is never parsed;
 3. validate with :func:`prompts.validate_attribute_answer`; duplicate names are
    dropped (small base models repeat names) and, when that leaves fewer than asked
    for, the model is asked once for the remaining count, told the names it already gave;
@@ -18,27 +19,16 @@ small model less likely to repeat a name, and the grammar still fixes the JSON s
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lightdom_tui.errors import LightdomError
-from lightdom_tui.prompts import ATTRIBUTE_SCHEMA, validate_attribute_answer
+from lightdom_tui.inference.constrained import REPEAT_PENALTY, TruncatedError, complete_untruncated, request_schema
+from lightdom_tui.inference.engine import ChatReply
+from lightdom_tui.prompts import validate_attribute_answer
 
-REPEAT_PENALTY = 1.1
-MAX_TOKENS_CEILING = 2048
-NAME_MAX_LENGTH = 48
-DESCRIPTION_MAX_LENGTH = 160
-
-
-@dataclass
-class ChatReply:
-    """One chat completion, engine-independent."""
-
-    text: str
-    finish_reason: str | None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+__all__ = ["REPEAT_PENALTY", "AttributeAnswer", "AttributeGenerationError", "ChatEngine", "ChatReply",
+           "generate_with", "request_schema"]
 
 
 class ChatEngine(Protocol):
@@ -72,34 +62,23 @@ class AttributeAnswer:
     dropped: list[str] = field(default_factory=list)  # validation errors of dropped items
 
 
-def request_schema(count: int) -> dict[str, Any]:
-    """The shared attribute schema, capped at ``count`` items and bounded string lengths."""
-    schema = copy.deepcopy(ATTRIBUTE_SCHEMA)
-    attributes = schema["properties"]["attributes"]
-    attributes["maxItems"] = max(1, count)
-    item = attributes["items"]["properties"]
-    item["name"]["maxLength"] = NAME_MAX_LENGTH
-    item["description"]["maxLength"] = DESCRIPTION_MAX_LENGTH
-    return schema
-
-
 def _complete(engine: ChatEngine, messages: list[dict[str, Any]], max_tokens: int, temperature: float,
               schema: dict[str, Any], answer: AttributeAnswer) -> ChatReply:
-    """One answer that was not cut off: retry with a doubled cap on finish_reason 'length'."""
-    cap = max_tokens
-    while True:
-        reply = engine.chat(
-            messages, max_tokens=cap, temperature=temperature,
-            response_format={"type": "json_object", "schema": schema}, repeat_penalty=REPEAT_PENALTY,
-        )
+    """One answer that was not cut off (the inference core's truncation policy)."""
+
+    def call(cap: int) -> ChatReply:
+        return engine.chat(messages, max_tokens=cap, temperature=temperature,
+                           response_format={"type": "json_object", "schema": schema}, repeat_penalty=REPEAT_PENALTY)
+
+    def count(reply: ChatReply) -> None:
         answer.calls += 1
         answer.prompt_tokens += reply.prompt_tokens
         answer.completion_tokens += reply.completion_tokens
-        if reply.finish_reason != "length":
-            return reply
-        if cap >= MAX_TOKENS_CEILING:
-            raise AttributeGenerationError(f"answer still truncated at max_tokens={cap}; not parsed")
-        cap = min(cap * 2, MAX_TOKENS_CEILING)
+
+    try:
+        return complete_untruncated(call, max_tokens, on_reply=count)
+    except TruncatedError as exc:
+        raise AttributeGenerationError(str(exc)) from None
 
 
 def _follow_up(messages: list[dict[str, Any]], have: list[str], remaining: int) -> list[dict[str, Any]]:

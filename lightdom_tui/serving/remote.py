@@ -16,7 +16,7 @@ from typing import Any
 
 from lightdom_tui.errors import LightdomError
 from lightdom_tui.redact import clip
-from lightdom_tui.serving.attributes import ChatReply
+from lightdom_tui.inference.engine import ChatReply
 from lightdom_tui.settings import ServingSettings
 
 BACKOFF_S = 0.5
@@ -69,10 +69,28 @@ class RemoteEngine:
         repeat_penalty: float = 1.0,
     ) -> ChatReply:
         """One completion with bounded retries; raises :class:`RemoteError` with a clear reason."""
+        payload = self._payload(messages, max_tokens, temperature, response_format)
+        return self._parse(self._post(payload), self.settings.remote_base_url.rstrip("/"))
+
+    def forward(self, payload: dict[str, Any], *, base_url: str | None = None, require_key: bool = True) -> dict[str, Any]:
+        """Send an OpenAI chat-completions body as is (the gateway's remote routes and fallback); the parsed reply."""
+        base = (base_url or self.settings.remote_base_url).rstrip("/")
+        body = self._post(payload, base_url=base, require_key=require_key)
+        try:
+            data = json.loads(body)
+            data["choices"][0]["message"]
+        except (json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+            raise RemoteError(
+                f"remote API {base}: malformed response ({type(exc).__name__}): {self._scrub(body, 120)!r}"
+            ) from None
+        return data
+
+    def _post(self, payload: dict[str, Any], *, base_url: str | None = None, require_key: bool = True) -> str:
+        """POST ``payload`` to ``/chat/completions`` with bounded retries; the response body."""
         import httpx
 
-        base = self.settings.remote_base_url.rstrip("/")
-        if not self.api_key:
+        base = (base_url or self.settings.remote_base_url).rstrip("/")
+        if require_key and not self.api_key:
             raise RemoteError(
                 f"remote API {base}: no API key for {self.settings.remote_provider!r} "
                 f"(lightdom keys set {self.settings.remote_provider}, or set {self.settings.api_key_env})"
@@ -83,8 +101,9 @@ class RemoteEngine:
                 f"characters; store it again (lightdom keys set {self.settings.remote_provider})"
             )
         url = f"{base}/chat/completions"
-        headers = {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
-        payload = self._payload(messages, max_tokens, temperature, response_format)
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
         timeout = httpx.Timeout(self.settings.remote_timeout_s)
         attempts = max(0, self.settings.remote_retries) + 1
         last = ""
@@ -112,7 +131,7 @@ class RemoteEngine:
                     raise RemoteError(
                         f"remote API {base}: HTTP {response.status_code}: {self._scrub(response.text, 200)}"
                     )
-                return self._parse(response.text, base)
+                return response.text
         raise RemoteError(f"remote API {base}: {last} after {attempts} attempt(s)")
 
     def _parse(self, body: str, base: str) -> ChatReply:

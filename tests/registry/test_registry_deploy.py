@@ -70,10 +70,10 @@ def test_deploy_rejects_unknown_stage_and_version(workspace, versions):
 
 
 @pytest.mark.slow
-def test_canary_health_check_through_the_router(workspace, broken):
+def test_canary_health_check_on_the_inference_core(workspace, broken):
     from sqlmodel import select
 
-    from lightdom_tui.db.models import RequestLog
+    from lightdom_tui.db.models import RequestLog, ResponseCache
 
     workspace.settings.serving.n_threads = 1  # a shared 2-core box: more threads only contend
     workspace.settings.serving.fallback = False  # a failing local model must not be rescued remotely
@@ -87,10 +87,13 @@ def test_canary_health_check_through_the_router(workspace, broken):
     assert good.ok, good.health
     load, canary = good.health["checks"]
     assert (load["topic"], load["ok"]) == ("load", True)
-    assert canary["ok"] and canary["n_attributes"] >= 1 and canary["engine"] in ("local", "cache")
+    assert canary["ok"] and canary["n_attributes"] >= 1 and canary["engine"] == "local"  # never the cache
     bad = dep.deploy(workspace, broken, ["attribute_generation"])
     assert not bad.ok and "cannot load" in bad.health["error"]
     assert _serving(workspace, "attribute_generation") == "smollm2-135m-instruct"
+    again = dep.deploy(workspace, "smollm2-135m-instruct", ["attribute_generation"])
+    assert again.health["checks"][1]["engine"] == "local"  # a re-deploy is checked on fresh answers
     with workspace.session() as s:
         logs = s.exec(select(RequestLog)).all()
-    assert logs and all(r.deployment_id is None and r.task_type == "health_check" for r in logs)
+        cached = s.exec(select(ResponseCache)).all()
+    assert logs == [] and cached == []  # canaries touch neither the request log nor the response cache

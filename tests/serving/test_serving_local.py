@@ -41,15 +41,19 @@ def test_engine_pool_caches_per_version_reloads_changed_files_and_evicts(tmp_pat
 
     copy = tmp_path / "copy.gguf"
     shutil.copyfile(embedded_gguf, copy)
-    pool = EnginePool(ServingSettings(n_threads=1, n_ctx=256), max_loaded=1)
+    pool = EnginePool(ServingSettings(n_threads=1, n_ctx=256, parallel=2), max_loaded=1)
     try:
         first = pool.get("a", copy)
         assert pool.get("a", copy) is first  # one loaded model per version
-        shutil.copyfile(embedded_gguf, copy)  # redeployed file: new mtime
+        job = first.submit([{"role": "user", "content": "Hi"}], max_tokens=8)
+        shutil.copyfile(embedded_gguf, tmp_path / "new.gguf")
+        (tmp_path / "new.gguf").replace(copy)  # redeployed as the registry writes: temp file + rename
         second = pool.get("a", copy)
-        assert second is not first and first.llama is None  # old one closed under its lock
+        # The old model was unloaded only after the request in flight on it finished.
+        assert second is not first and first._closed and job.future.done()
+        assert job.future.result().completion_tokens >= 1
         third = pool.get("b", embedded_gguf)
-        assert pool.loaded() == ["b"] and second.llama is None and third.llama is not None
+        assert pool.loaded() == ["b"] and second._closed and not third._closed
         assert pool.drop("b") and pool.loaded() == [] and not pool.drop("b")
     finally:
         pool.close()
@@ -61,6 +65,7 @@ def test_version_prompts_render_the_request(workspace):
 
     stored = {"attribute_generation": {"system": "Only JSON.", "user_template": "T={topic} N={count}{context_block}"}}
     assert _prompts_for(stored, "attribute_generation").system == "Only JSON."
-    assert _prompts_for(stored, "other").system == DEFAULT_SYSTEM_PROMPT
+    assert _prompts_for(stored, "health_check").system == "Only JSON."  # attribute requests under another label
+    assert _prompts_for({}, "other").system == DEFAULT_SYSTEM_PROMPT
     assert _prompts_for({"system": "Flat."}, "attribute_generation").system == "Flat."
     assert json.dumps(_prompts_for({}, "attribute_generation").user_template)

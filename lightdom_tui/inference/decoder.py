@@ -1,0 +1,314 @@
+"""Batched decoding: several requests in flight on one loaded model, one llama.cpp context.
+
+One scheduler thread per loaded model owns a context with ``parallel`` sequences
+(``n_seq_max``; each sequence gets its own ``n_ctx`` of KV cache). Each step puts
+into ONE ``llama_batch``: the last sampled token of every sequence that is
+generating, then prompt chunks of newly admitted requests up to ``n_batch``. One
+``llama_decode`` serves them all, then each sequence samples its next token with its
+own sampler chain (repeat penalty, grammar, temperature/top-p or greedy, seed).
+Decoding four sequences costs little more than decoding one on a CPU (the weights are
+read once per step), which is where the throughput comes from.
+
+The context is touched by the scheduler thread only (llama.cpp contexts are not
+thread-safe); callers submit a :class:`GenerationRequest` and wait on a future.
+ctypes releases the GIL during ``llama_decode``, so the web server keeps serving.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import math
+import random
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from lightdom_tui.errors import LightdomError
+
+
+@dataclass
+class GenerationRequest:
+    """One completion to decode: prompt tokens plus sampling settings."""
+
+    prompt_tokens: list[int]
+    max_tokens: int
+    temperature: float = 0.0
+    top_p: float = 0.95
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    grammar: str | None = None  # GBNF text (root rule "root"), e.g. from a JSON schema
+    repeat_penalty: float = 1.0
+    on_text: Callable[[str], None] | None = None  # streaming: called from the scheduler thread
+
+
+@dataclass
+class Generation:
+    """What one request produced."""
+
+    text: str
+    finish_reason: str  # stop / length / cancelled
+    prompt_tokens: int
+    completion_tokens: int
+    mean_logprob: float | None = None  # mean log-probability of the chosen tokens (raw model)
+
+    @property
+    def confidence(self) -> float | None:
+        """Geometric-mean probability of the answer's tokens (0..1)."""
+        return math.exp(self.mean_logprob) if self.mean_logprob is not None else None
+
+
+class Job:
+    """A submitted request: its future and a cancel switch (a client that went away)."""
+
+    def __init__(self, request: GenerationRequest) -> None:
+        self.request = request
+        self.future: Future[Generation] = Future()
+        self.cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Stop decoding this request at the next step."""
+        self.cancelled.set()
+
+
+@dataclass
+class _Slot:
+    seq: int
+    job: Job
+    sampler: Any
+    limit: int  # max completion tokens (request cap, bounded by the sequence's context)
+    fed: int = 0  # prompt tokens already decoded
+    pos: int = 0
+    last: int | None = None  # token to feed next step (None while the prompt is being fed)
+    out_bytes: int = 0
+    text: str = ""
+    emitted: int = 0  # characters of text already streamed
+    n_out: int = 0
+    logprob_sum: float = 0.0
+    batch_index: int = -1
+    decoder: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace"))
+
+
+class BatchDecoder:
+    """The scheduler of one loaded model (see the module docstring)."""
+
+    def __init__(self, model: Any, *, parallel: int, n_ctx: int, n_batch: int, threads: int) -> None:
+        import llama_cpp
+
+        self._lib = llama_cpp
+        self.model = model
+        self.vocab = llama_cpp.llama_model_get_vocab(model)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
+        self.parallel = max(1, parallel)
+        self.seq_ctx = n_ctx
+        self.n_batch = max(n_batch, self.parallel)
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = n_ctx * self.parallel
+        params.n_batch = self.n_batch
+        params.n_ubatch = self.n_batch
+        params.n_seq_max = self.parallel
+        params.n_threads = threads
+        params.n_threads_batch = threads
+        params.kv_unified = False  # one KV stream per sequence: attention spans only its own tokens
+        params.no_perf = True
+        self.ctx = llama_cpp.llama_init_from_model(model, params)
+        if not self.ctx:
+            raise LightdomError(f"llama.cpp could not create a context of {params.n_ctx} tokens")
+        self.memory = llama_cpp.llama_get_memory(self.ctx)
+        self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        self._pending: deque[Job] = deque()
+        self._slots: dict[int, _Slot] = {}
+        self._cond = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="lightdom-decoder", daemon=True)
+        self._thread.start()
+
+    # -- public -------------------------------------------------------------------------------
+    def submit(self, request: GenerationRequest) -> Job:
+        """Queue ``request``; its future resolves to a :class:`Generation` (or raises)."""
+        if len(request.prompt_tokens) >= self.seq_ctx:
+            raise LightdomError(
+                f"prompt of {len(request.prompt_tokens)} tokens does not fit the context of {self.seq_ctx} (serving.n_ctx)"
+            )
+        job = Job(request)
+        with self._cond:
+            if self._closing:
+                raise LightdomError("the model is being unloaded; retry")
+            self._pending.append(job)
+            self._cond.notify()
+        return job
+
+    def busy(self) -> int:
+        """Requests in flight or waiting."""
+        with self._cond:
+            return len(self._slots) + len(self._pending)
+
+    def close(self) -> None:
+        """Finish the requests in flight, then free the context (the weights stay with the caller)."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join()
+        lib = self._lib
+        if self.batch is not None:
+            lib.llama_batch_free(self.batch)
+            self.batch = None
+        if self.ctx:
+            lib.llama_free(self.ctx)
+            self.ctx = None
+
+    # -- scheduler thread ---------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._slots and not self._closing:
+                    self._cond.wait()
+                if self._closing and not self._pending and not self._slots:
+                    return
+                self._admit()
+            try:
+                self._step()
+            except Exception as exc:  # a failed decode fails the requests in it, not the thread
+                for slot in list(self._slots.values()):
+                    self._finish(slot, error=exc)
+
+    def _admit(self) -> None:
+        free = [s for s in range(self.parallel) if s not in self._slots]
+        while self._pending and free:
+            job = self._pending.popleft()
+            if job.cancelled.is_set():
+                job.future.cancel()
+                continue
+            if not job.future.set_running_or_notify_cancel():
+                continue
+            try:
+                sampler = self._sampler(job.request)
+            except Exception as exc:  # a bad grammar fails its request, not the scheduler
+                job.future.set_exception(exc)
+                continue
+            seq = free.pop(0)
+            limit = min(job.request.max_tokens, self.seq_ctx - len(job.request.prompt_tokens))
+            self._slots[seq] = _Slot(seq=seq, job=job, sampler=sampler, limit=max(1, limit))
+
+    def _sampler(self, request: GenerationRequest) -> Any:
+        lib = self._lib
+        chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
+        if request.repeat_penalty != 1.0:
+            penalties = lib.llama_sampler_init_penalties(self.n_vocab, 64, request.repeat_penalty, 0.0, 0.0)
+            lib.llama_sampler_chain_add(chain, penalties)
+        if request.grammar:
+            grammar = lib.llama_sampler_init_grammar(self.vocab, request.grammar.encode(), b"root")
+            if not grammar:
+                lib.llama_sampler_free(chain)
+                raise LightdomError("the response format could not be turned into a llama.cpp grammar")
+            lib.llama_sampler_chain_add(chain, grammar)
+        if request.temperature <= 0:
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_greedy())
+        else:
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_top_k(40))
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_top_p(request.top_p, 1))
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_min_p(0.05, 1))
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_temp(request.temperature))
+            seed = request.seed if request.seed is not None else random.getrandbits(32)
+            lib.llama_sampler_chain_add(chain, lib.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+        return chain
+
+    def _put(self, n: int, token: int, pos: int, seq: int, logits: bool) -> None:
+        batch = self.batch
+        batch.token[n] = token
+        batch.pos[n] = pos
+        batch.n_seq_id[n] = 1
+        batch.seq_id[n][0] = seq
+        batch.logits[n] = logits
+
+    def _step(self) -> None:
+        lib = self._lib
+        n = 0
+        for slot in list(self._slots.values()):
+            slot.batch_index = -1
+            if slot.job.cancelled.is_set():
+                self._finish(slot, reason="cancelled")
+            elif slot.last is not None:  # generating: one token each
+                self._put(n, slot.last, slot.pos, slot.seq, True)
+                slot.batch_index = n
+                slot.pos += 1
+                n += 1
+        for slot in self._slots.values():  # then prompt chunks in the room left
+            prompt = slot.job.request.prompt_tokens
+            if slot.last is not None or n >= self.n_batch:
+                continue
+            take = min(len(prompt) - slot.fed, self.n_batch - n)
+            for i in range(take):
+                end = slot.fed + i == len(prompt) - 1
+                self._put(n, prompt[slot.fed + i], slot.pos, slot.seq, end)
+                if end:
+                    slot.batch_index = n
+                slot.pos += 1
+                n += 1
+            slot.fed += take
+        if n == 0:
+            return
+        self.batch.n_tokens = n
+        rc = lib.llama_decode(self.ctx, self.batch)
+        if rc != 0:
+            raise LightdomError(f"llama_decode failed (code {rc})")
+        for slot in list(self._slots.values()):
+            if slot.batch_index >= 0:
+                self._sample(slot)
+
+    def _sample(self, slot: _Slot) -> None:
+        lib = self._lib
+        token = lib.llama_sampler_sample(slot.sampler, self.ctx, slot.batch_index)
+        slot.logprob_sum += self._logprob(slot.batch_index, token)
+        if lib.llama_vocab_is_eog(self.vocab, token):
+            self._finish(slot, reason="stop")
+            return
+        slot.n_out += 1
+        slot.last = token
+        buffer = ctypes.create_string_buffer(64)
+        size = lib.llama_token_to_piece(self.vocab, token, buffer, 64, 0, False)
+        slot.text += slot.decoder.decode(buffer.raw[: max(0, size)])
+        request = slot.job.request
+        for stop in request.stop:
+            at = slot.text.find(stop, max(0, len(slot.text) - len(stop) - 64))
+            if stop and at >= 0:
+                slot.text = slot.text[:at]
+                self._finish(slot, reason="stop")
+                return
+        if request.on_text is not None:
+            hold = max((len(s) for s in request.stop), default=1) - 1  # a stop string may be starting
+            upto = len(slot.text) - hold
+            if upto > slot.emitted:
+                request.on_text(slot.text[slot.emitted:upto])
+                slot.emitted = upto
+        if slot.n_out >= slot.limit:
+            self._finish(slot, reason="length")
+
+    def _logprob(self, index: int, token: int) -> float:
+        """log p(token) under the raw model (before grammar or sampling changes)."""
+        import numpy as np
+
+        logits = np.ctypeslib.as_array(self._lib.llama_get_logits_ith(self.ctx, index), shape=(self.n_vocab,))
+        top = float(logits.max())
+        return float(logits[token]) - top - math.log(float(np.exp(logits - top).sum()))
+
+    def _finish(self, slot: _Slot, *, reason: str = "stop", error: Exception | None = None) -> None:
+        lib = self._lib
+        self._slots.pop(slot.seq, None)
+        lib.llama_memory_seq_rm(self.memory, slot.seq, -1, -1)
+        lib.llama_sampler_free(slot.sampler)
+        request = slot.job.request
+        if error is not None:
+            slot.job.future.set_exception(error)
+            return
+        slot.text += slot.decoder.decode(b"", final=True)
+        if request.on_text is not None and len(slot.text) > slot.emitted:
+            request.on_text(slot.text[slot.emitted:])
+        steps = slot.n_out + (1 if reason == "stop" else 0)
+        slot.job.future.set_result(Generation(
+            text=slot.text, finish_reason=reason, prompt_tokens=len(request.prompt_tokens),
+            completion_tokens=slot.n_out, mean_logprob=slot.logprob_sum / steps if steps else None,
+        ))
