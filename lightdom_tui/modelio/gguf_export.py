@@ -358,9 +358,9 @@ def export_gguf(
 
 def read_gguf_metadata(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
     """Selected scalar/string metadata of a GGUF file (e.g. ``tokenizer.ggml.pre``)."""
-    from gguf import GGUFReader
+    from lightdom_tui.modelio.tensors import gguf_reader
 
-    reader = GGUFReader(str(path))
+    reader = gguf_reader(Path(path))
     found: dict[str, Any] = {}
     for key in keys:
         field = reader.fields.get(key)

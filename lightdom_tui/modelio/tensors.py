@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import math
 import mmap
@@ -143,6 +144,27 @@ def unpermute_qk(weights: Any, n_head: int) -> Any:
     )
 
 
+@functools.lru_cache(maxsize=2)
+def _cached_reader(path: str, mtime_ns: int, size: int) -> Any:
+    import gguf
+
+    return gguf.GGUFReader(path)
+
+
+def gguf_reader(path: Path) -> Any:
+    """A ``GGUFReader`` of ``path``, shared while the file is unchanged.
+
+    Parsing the header builds Python objects for every vocabulary entry and merge
+    (seconds for a 49k vocabulary), and an export reads one base several times.
+    """
+    path = Path(path)
+    stat = path.stat()
+    try:
+        return _cached_reader(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    except Exception as exc:  # gguf raises ValueError/struct errors on garbage
+        raise LightdomError(f"{path}: not a readable GGUF file ({exc})") from exc
+
+
 class GGUFSource:
     """A GGUF model's weights under HF names and layout, dequantized one tensor at a time."""
 
@@ -150,10 +172,7 @@ class GGUFSource:
         import gguf
 
         self.path = Path(path)
-        try:
-            self.reader = gguf.GGUFReader(str(self.path))
-        except Exception as exc:  # gguf raises ValueError/struct errors on garbage
-            raise LightdomError(f"{self.path}: not a readable GGUF file ({exc})") from exc
+        self.reader = gguf_reader(self.path)
         self.architecture = self.field("general.architecture")
         if self.architecture not in ("llama", "qwen2"):
             raise LightdomError(f"{self.path}: GGUF architecture {self.architecture!r} is not supported for export")

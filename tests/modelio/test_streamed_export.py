@@ -146,3 +146,70 @@ def test_streamed_export_and_reference_peak_rss_stays_below_half_the_float32_mod
     # The whole-model path needed ~10 bytes/param on top of the stack; streamed needs one tensor or layer.
     assert growth < float32_bytes / 2, f"peak grew {growth / 2**20:.0f} MiB; half the float32 model is " \
                                        f"{float32_bytes / 2**21:.0f} MiB"
+
+
+def write_random_lora(folder: Path, shapes: dict[str, tuple[int, ...]], rank: int = 4, seed: int = 0) -> Path:
+    """A PEFT-format LoRA adapter (nonzero A and B) on the named base tensors."""
+    import torch
+
+    from lightdom_tui.modelio.tensors import TensorSpec, write_safetensors
+
+    folder.mkdir(parents=True)
+    gen = torch.Generator().manual_seed(seed)
+    specs, tensors = [], []
+    for name, (rows, cols) in shapes.items():
+        module = "base_model.model." + name.removesuffix(".weight")
+        specs += [TensorSpec(module + ".lora_A.weight", "F32", (rank, cols)),
+                  TensorSpec(module + ".lora_B.weight", "F32", (rows, rank))]
+        tensors += [torch.randn((rank, cols), generator=gen) / cols**0.5, torch.randn((rows, rank), generator=gen) * 0.05]
+    write_safetensors(folder / "adapter_model.safetensors", specs, tensors)
+    modules = sorted({n.split(".")[-2] for n in shapes})
+    (folder / "adapter_config.json").write_text(json.dumps(
+        {"peft_type": "LORA", "r": rank, "lora_alpha": 2 * rank, "target_modules": modules}))
+    return folder
+
+
+def test_export_from_the_embedded_gguf_base_merges_the_adapter_and_verifies(workspace, embedded_gguf):
+    import llama_cpp
+    from gguf import GGUFReader
+    from sqlmodel import select
+
+    from lightdom_tui.db.models import ModelVersion
+    from lightdom_tui.modelio.embedded import EMBEDDED_VERSION
+    from lightdom_tui.modelio.pipeline import export_model
+    from lightdom_tui.modelio.tensors import GGUFSource
+    from lightdom_tui.registry.versions import register_version
+
+    source = GGUFSource(embedded_gguf)
+    targets = {n: source.specs[n].shape for n in source.names()
+               if n.startswith(("model.layers.0.", "model.layers.1.")) and n.endswith(("q_proj.weight", "v_proj.weight"))}
+    adapter_dir = write_random_lora(workspace.models_dir / "adapters" / "smol-lora", targets)
+    with workspace.session() as session:
+        base = session.exec(select(ModelVersion).where(ModelVersion.version == EMBEDDED_VERSION)).one()
+        register_version(session, version="smol-lora", kind="adapter", format="peft", path=adapter_dir, parent_id=base.id)
+
+    result = export_model(workspace, "smol-lora", quant="f16", keep_merged=False)
+
+    assert result.verification["passed"] and result.merged_version is None and result.parent == "smol-lora"
+    assert result.verification["f16"]["rel_diff"] < 0.02 and result.verification["f16"]["greedy_match"]
+    assert not (workspace.models_dir / "merged").exists() or not any((workspace.models_dir / "merged").iterdir())
+    ours = {t.name: t for t in GGUFReader(result.path).tensors}
+    theirs = {t.name: t for t in GGUFReader(str(embedded_gguf)).tensors}
+    assert ours.keys() == theirs.keys()
+    # Layers 0-1 carry the delta; layer 2 is the base, dequantized and stored as f16 (same layout).
+    from gguf.quants import dequantize
+
+    def weights(t):
+        return dequantize(t.data, t.tensor_type).astype(np.float32)
+
+    assert np.abs(weights(ours["blk.0.attn_q.weight"]) - weights(theirs["blk.0.attn_q.weight"])).max() > 1e-3
+    assert np.abs(weights(ours["blk.2.attn_q.weight"]) - weights(theirs["blk.2.attn_q.weight"])).max() < 1e-3
+    llm = llama_cpp.Llama(result.path, verbose=False, n_ctx=256, n_threads=2)
+    try:
+        base_meta = llama_cpp.Llama(str(embedded_gguf), verbose=False, n_ctx=64, vocab_only=True).metadata
+        for key in ("tokenizer.chat_template", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.pre"):
+            assert llm.metadata[key] == base_meta[key]
+        reply = llm.create_chat_completion([{"role": "user", "content": "Name a colour."}], max_tokens=8, temperature=0)
+        assert reply["choices"][0]["message"]["content"].strip()
+    finally:
+        llm.close()
