@@ -20,6 +20,11 @@ def register(app: typer.Typer) -> None:
     keys_app.command("set")(keys_set)
     keys_app.command("show")(keys_show)
     keys_app.command("delete")(keys_delete)
+    gateway_app = typer.Typer(help="API keys that clients present to `lightdom serve` off loopback (stored hashed).")
+    gateway_app.command("add")(gateway_key_add)
+    gateway_app.command("list")(gateway_key_list)
+    gateway_app.command("revoke")(gateway_key_revoke)
+    keys_app.add_typer(gateway_app, name="gateway")
     app.add_typer(keys_app, name="keys")
 
 
@@ -87,22 +92,23 @@ def generate(
 
 def serve(
     ctx: typer.Context,
-    port: Annotated[int | None, typer.Option("--port", help="Port on 127.0.0.1 (default: serving.port).")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Version or alias (default: deployed).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default: serving.port).")] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to bind; anything but loopback needs gateway keys.")] = "127.0.0.1",
     json: JsonOpt = False,
 ) -> None:
-    """Serve the deployed model as an OpenAI-compatible API on 127.0.0.1 until Ctrl-C."""
+    """Serve every version, alias and task route as an OpenAI-compatible gateway until Ctrl-C."""
+    from lightdom_tui.serving.server import ServeInfo, build_app
     from lightdom_tui.serving.server import serve as run_server
-    from lightdom_tui.serving.server import serve_target
 
     ws = workspace_from(ctx)
-    target = serve_target(ws, model=model, port=port)
-    info: dict[str, Any] = {
-        "version": target.version, "path": target.path, "base_url": target.base_url, "source": target.source,
-    }
+    info = ServeInfo(host=host, port=port or ws.settings.serving.port)
+    app = build_app(ws, info.host)  # refuses a non-loopback address without gateway keys
+    payload: dict[str, Any] = {"base_url": info.base_url, "host": info.host, "port": info.port, "auth": info.auth}
     # The one JSON object is printed before serving starts, so scripts can read the URL.
-    emit(info, json, lambda c: c.print(f"serving [bold]{target.version}[/] at {target.base_url} (Ctrl-C stops)"))
-    run_server(ws, target)
+    emit(payload, json, lambda c: c.print(f"gateway at [bold]{info.base_url}[/] (model: a version, an alias or "
+                                          "task:TYPE; Ctrl-C stops)"))
+    sys.stdout.flush()
+    run_server(app, info)
 
 
 def _read_key(provider: str) -> str:
@@ -154,3 +160,37 @@ def keys_delete(
     deleted = delete_api_key(provider)
     emit({"provider": provider, "deleted": deleted}, json,
          lambda c: c.print(f"{provider}: {'deleted' if deleted else 'no key stored'}"))
+
+
+def gateway_key_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Who the key is for, e.g. my-app.")],
+    json: JsonOpt = False,
+) -> None:
+    """Create a gateway key; it is printed once (only its hash is stored)."""
+    from lightdom_tui.serving.gatewaykeys import add_key
+
+    ws = workspace_from(ctx)
+    key = add_key(ws.root, name)
+    emit({"name": name, "key": key}, json,
+         lambda c: c.print(f"gateway key [bold]{name}[/]: {key}\n(shown once; clients send it as 'Authorization: Bearer …')"))
+
+
+def gateway_key_list(ctx: typer.Context, json: JsonOpt = False) -> None:
+    """Names and creation times of the gateway keys (never the keys)."""
+    from lightdom_tui.serving.gatewaykeys import load_keys
+
+    keys = [{"name": k.name, "created_at": k.created_at} for k in load_keys(workspace_from(ctx).root)]
+    emit({"keys": keys}, json, lambda c: [c.print(f"{k['name']}  {k['created_at']}") for k in keys] or c.print("no keys"))
+
+
+def gateway_key_revoke(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The key's name.")],
+    json: JsonOpt = False,
+) -> None:
+    """Delete a gateway key; a running gateway refuses it from the next request."""
+    from lightdom_tui.serving.gatewaykeys import revoke_key
+
+    revoked = revoke_key(workspace_from(ctx).root, name)
+    emit({"name": name, "revoked": revoked}, json, lambda c: c.print(f"{name}: {'revoked' if revoked else 'no such key'}"))

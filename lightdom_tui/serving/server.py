@@ -1,91 +1,386 @@
-"""`lightdom serve`: the deployed model behind llama-cpp-python's OpenAI-compatible server.
+"""`lightdom serve`: the OpenAI-compatible gateway (FastAPI on uvicorn).
 
-Binds 127.0.0.1 only. The model is: an explicit ``--model``, else the active
-deployment for attribute generation (or ``*``), else the ``production`` alias,
-else the embedded base. The served model's name (``model`` in requests) is the
-version name; the chat template is the GGUF's own.
+One request: authenticate (keys needed off loopback) → resolve ``model`` to a
+target (``serving.targets``: version, alias, ``task:TYPE`` with A/B arm and
+deployment, or a remote route) → the inference core decodes it, batched with the
+other requests on that model → validate constrained output → on local failure,
+timeout or invalid output, the remote fallback (``serving.fallback``) → answer →
+the call is logged after the answer (``serving.calllog``).
+
+Endpoints: ``POST /v1/chat/completions``, ``GET /v1/models``, ``POST /v1/feedback``,
+``GET /health``, ``GET /metrics``.
 """
 
 from __future__ import annotations
 
+import json
+import queue
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
 from lightdom_tui.errors import LightdomError
-from lightdom_tui.modelio.embedded import EMBEDDED_VERSION
-from lightdom_tui.prompts import ATTRIBUTE_TASK
-from lightdom_tui.registry.routing import ALL_TASK_TYPES, PRODUCTION_ALIAS, active_deployment
-from lightdom_tui.registry.versions import find_version, get_version
-from lightdom_tui.serving.local import thread_count
+from lightdom_tui.inference.constrained import MAX_TOKENS_CEILING
+from lightdom_tui.serving.calllog import CallLogger, CallRecord
+from lightdom_tui.serving.gatewaykeys import check_key, is_loopback, keys_stamp, load_keys
+from lightdom_tui.serving.metrics import Metrics
+from lightdom_tui.serving.openai_chat import (
+    ChatRequest,
+    RequestError,
+    answer_message,
+    check_schema,
+    chunk,
+    completion_body,
+    parse_request,
+    tool_messages,
+    tool_schema,
+)
+from lightdom_tui.serving.targets import Target, UnknownModel, list_models, resolve
 from lightdom_tui.workspace import Workspace
 
 HOST = "127.0.0.1"
+USER_HEADER = "x-lightdom-user"
+OPENAI_DEFAULT_TEMPERATURE = 1.0
+
+
+class GatewayError(LightdomError):
+    """A request the gateway answers with an HTTP error."""
+
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status, self.kind = status, kind
 
 
 @dataclass
-class ServeTarget:
-    """What `serve` will serve, and where."""
+class Answer:
+    """A finished answer from one engine."""
 
-    version: str
-    path: str
+    message: dict[str, Any]
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    engine: str
+    model: str
+    confidence: float | None = None
+
+
+class Gateway:
+    """The state of one running gateway: workspace, engines, call log, metrics, keys."""
+
+    def __init__(self, ws: Workspace, host: str = HOST) -> None:
+        from lightdom_tui.serving.local import engine_pool
+
+        self.ws = ws
+        self.host = host
+        self.require_key = not is_loopback(host)
+        self.keys = load_keys(ws.root)
+        self._keys_stamp = keys_stamp(ws.root)
+        if self.require_key and not self.keys:
+            raise LightdomError(
+                f"serve --host {host}: a non-loopback address needs gateway API keys "
+                "(lightdom keys gateway add NAME), or bind 127.0.0.1"
+            )
+        self.pool = engine_pool(ws)
+        self.log = CallLogger(ws)
+        self.metrics = Metrics()
+
+    def authorised(self, authorization: str | None) -> bool:
+        """Whether a request may proceed (always on loopback; else a valid ``Bearer`` key).
+
+        The key file is re-read when it changes, so a revoked key stops working at once.
+        """
+        if not self.require_key:
+            return True
+        stamp = keys_stamp(self.ws.root)
+        if stamp != self._keys_stamp:
+            self.keys, self._keys_stamp = load_keys(self.ws.root), stamp
+        token = (authorization or "").removeprefix("Bearer ").strip()
+        return check_key(self.keys, token) is not None
+
+    # -- engines ------------------------------------------------------------------------------
+    def _local_plan(self, request: ChatRequest) -> tuple[list[dict[str, Any]], str | None, dict[str, Any] | None]:
+        """(messages as the model sees them, grammar, schema the answer must follow)."""
+        from lightdom_tui.inference.engine import grammar_for
+
+        tools = tool_schema(request)
+        if tools is not None:
+            fmt = {"type": "json_object", "schema": tools}
+            return tool_messages(request), grammar_for(fmt), tools
+        messages = [{"role": m["role"], "content": m.get("content") or ""} for m in request.messages]
+        if any(m.get("tool_calls") or m["role"] == "tool" for m in request.messages):
+            messages = tool_messages(request)
+        try:
+            grammar = grammar_for(request.response_format)
+        except LightdomError as exc:
+            raise GatewayError(400, str(exc)) from None
+        return messages, grammar, request.schema
+
+    def _local(self, target: Target, request: ChatRequest, on_text: Any = None) -> Answer:
+        """Decode on the local model; constrained answers cut off by the cap are asked again, never half-parsed."""
+        if target.path is None:
+            raise LightdomError(target.note or "no local model")
+        settings = self.ws.settings.serving
+        model = self.pool.get(target.version or target.model, target.path)
+        messages, grammar, schema = self._local_plan(request)
+        cap = request.max_tokens or settings.max_tokens
+        temperature = request.temperature if request.temperature is not None else OPENAI_DEFAULT_TEMPERATURE
+        stream_to = on_text if tool_schema(request) is None else None  # a tool call is parsed whole
+        prompt_tokens = completion_tokens = 0
+        while True:
+            job = model.submit(messages, max_tokens=cap, temperature=temperature, top_p=request.top_p or 0.95,
+                               seed=request.seed, stop=request.stop, grammar=grammar,
+                               on_text=stream_to)
+            try:
+                generation = job.future.result(timeout=settings.local_timeout_s)
+            except FutureTimeout:
+                job.cancel()
+                raise LightdomError(f"no local answer within {settings.local_timeout_s:g} s") from None
+            prompt_tokens = generation.prompt_tokens
+            completion_tokens += generation.completion_tokens
+            truncated = generation.finish_reason == "length"
+            if not (truncated and grammar is not None and stream_to is None and cap < MAX_TOKENS_CEILING):
+                break
+            cap = min(cap * 2, MAX_TOKENS_CEILING)  # a cut-off JSON answer is invalid: more room, never half-parse
+        if grammar is not None and truncated:
+            raise LightdomError(f"constrained answer truncated at max_tokens={cap}; not parsed")
+        problem = check_schema(generation.text, schema)
+        if problem is not None:
+            raise LightdomError(f"local answer {problem}")
+        return Answer(answer_message(request, generation.text), generation.finish_reason, prompt_tokens,
+                      completion_tokens, "local", target.model, generation.confidence)
+
+    def _remote(self, request: ChatRequest, *, url: str | None, model: str, require_key: bool) -> Answer:
+        """Forward the request body to an OpenAI-compatible endpoint."""
+        from lightdom_tui.serving.remote import RemoteEngine
+        from lightdom_tui.serving.secrets import get_api_key
+
+        settings = self.ws.settings.serving
+        key = get_api_key(settings.remote_provider, settings) if require_key else None
+        payload = {k: v for k, v in request.raw.items() if k not in ("stream", "stream_options", "user")}
+        payload["model"] = model
+        data = RemoteEngine(settings, api_key=key).forward(payload, base_url=url, require_key=require_key)
+        choice = data["choices"][0]
+        usage = data.get("usage") or {}
+        message = {k: v for k, v in choice["message"].items() if k in ("role", "content", "tool_calls")}
+        return Answer(message, choice.get("finish_reason") or "stop", int(usage.get("prompt_tokens") or 0),
+                      int(usage.get("completion_tokens") or 0), "remote", data.get("model") or model)
+
+    def answer(self, target: Target, request: ChatRequest, on_text: Any = None) -> tuple[Answer, str | None]:
+        """(answer, local error that caused a fallback)."""
+        settings = self.ws.settings.serving
+        if target.engine == "remote":
+            answer = self._remote(request, url=target.remote_url, model=target.remote_model or target.model,
+                                  require_key=False)
+            return answer, None
+        try:
+            return self._local(target, request, on_text), None
+        except GatewayError:
+            raise
+        except Exception as exc:  # any local failure may fall back; the reason is logged
+            local_error = str(exc) or type(exc).__name__
+        if not settings.fallback:
+            raise GatewayError(503, f"local engine failed: {local_error} (remote fallback is off)", "server_error")
+        try:
+            answer = self._remote(request, url=None, model=settings.remote_model, require_key=True)
+        except LightdomError as exc:
+            raise GatewayError(502, f"local engine failed ({local_error}); remote fallback failed: {exc}",
+                               "server_error") from None
+        return answer, local_error
+
+    # -- one request --------------------------------------------------------------------------
+    def _target(self, request: ChatRequest, user_header: str | None) -> Target:
+        try:
+            return resolve(self.ws, request.model, request.user or user_header)
+        except UnknownModel as exc:
+            raise GatewayError(404, str(exc), "model_not_found") from None
+
+    def _record(self, call_id: str, target: Target, request: ChatRequest, started: float, answer: Answer | None,
+                local_error: str | None, error: str | None = None) -> None:
+        latency = (time.perf_counter() - started) * 1000
+        engine = answer.engine if answer else ("remote" if target.engine == "remote" else "local")
+        record = CallRecord(
+            call_id=call_id, task_type=target.task_type, engine=engine, model=target.model,
+            messages=request.messages, answer=answer.message if answer else None, latency_ms=latency,
+            version=target.version if engine == "local" else (answer.model if answer else target.remote_model),
+            version_id=target.version_id if engine == "local" else None, deployment_id=target.deployment_id,
+            ab_test_id=target.ab_test_id, arm=target.arm, request_key=target.request_key,
+            prompt_tokens=answer.prompt_tokens if answer else 0,
+            completion_tokens=answer.completion_tokens if answer else 0,
+            finish_reason=answer.finish_reason if answer else None, confidence=answer.confidence if answer else None,
+            fallback=local_error is not None and answer is not None, success=answer is not None,
+            error=error or local_error,
+        )
+        self.metrics.observe(version=record.version, arm=target.arm, engine=engine,
+                             status="ok" if answer else "error", latency_s=latency / 1000,
+                             prompt_tokens=record.prompt_tokens, completion_tokens=record.completion_tokens,
+                             fallback=record.fallback)
+        self.log.submit(record)
+
+    def complete(self, request: ChatRequest, user_header: str | None) -> dict[str, Any]:
+        """A non-streamed chat completion."""
+        started = time.perf_counter()
+        call_id = f"chatcmpl-{uuid.uuid4().hex}"
+        target = self._target(request, user_header)
+        try:
+            answer, local_error = self.answer(target, request)
+        except GatewayError as exc:
+            self._record(call_id, target, request, started, None, None, str(exc))
+            raise
+        self._record(call_id, target, request, started, answer, local_error)
+        return completion_body(call_id, answer.model, answer.message, answer.finish_reason,
+                               answer.prompt_tokens, answer.completion_tokens)
+
+    def stream(self, request: ChatRequest, user_header: str | None) -> Iterator[str]:
+        """A streamed chat completion as SSE lines (the target is resolved before the first byte)."""
+        started = time.perf_counter()
+        call_id = f"chatcmpl-{uuid.uuid4().hex}"
+        target = self._target(request, user_header)
+        return self._stream(call_id, target, request, started)
+
+    def _stream(self, call_id: str, target: Target, request: ChatRequest, started: float) -> Iterator[str]:
+        import threading
+
+        deltas: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+        def work() -> None:  # decodes and logs even when the client goes away mid-stream
+            try:
+                answer, local_error = self.answer(target, request, on_text=lambda text: deltas.put(("text", text)))
+            except Exception as exc:  # delivered to the stream as an error event
+                self._record(call_id, target, request, started, None, None, str(exc))
+                deltas.put(("error", exc))
+                return
+            self._record(call_id, target, request, started, answer, local_error)
+            deltas.put(("done", answer))
+
+        threading.Thread(target=work, name="lightdom-stream", daemon=True).start()
+        yield chunk(call_id, target.model, {"role": "assistant", "content": ""})
+        sent = ""
+        while True:
+            kind, value = deltas.get()
+            if kind == "text":
+                sent += value
+                yield chunk(call_id, target.model, {"content": value})
+            elif kind == "error":
+                yield f"data: {json.dumps({'error': {'message': str(value), 'type': 'server_error'}})}\n\n"
+                return
+            else:
+                break
+        answer: Answer = value
+        content = answer.message.get("content") or ""
+        if answer.message.get("tool_calls"):
+            calls = [{"index": i, **call} for i, call in enumerate(answer.message["tool_calls"])]
+            yield chunk(call_id, answer.model, {"tool_calls": calls})
+        elif content != sent and content.startswith(sent):  # a fallback answer, or text not streamed yet
+            yield chunk(call_id, answer.model, {"content": content[len(sent):]})
+        finish = "tool_calls" if answer.message.get("tool_calls") else answer.finish_reason
+        yield chunk(call_id, answer.model, {}, finish)
+        if request.include_usage:
+            yield chunk(call_id, answer.model, {}, usage={
+                "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
+                "total_tokens": answer.prompt_tokens + answer.completion_tokens})
+        yield "data: [DONE]\n\n"
+
+    def close(self) -> None:
+        """Write the queued call logs."""
+        self.log.close()
+
+
+def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": None}}, status_code=status)
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError as exc:
+        raise RequestError(f"body: not valid JSON ({exc})") from None
+
+
+def build_app(ws: Workspace, host: str = HOST) -> FastAPI:
+    """The FastAPI app of a gateway for ``ws`` bound to ``host``."""
+    gateway = Gateway(ws, host)
+    app = FastAPI(title="LightDom gateway", docs_url=None, redoc_url=None)
+    app.state.gateway = gateway
+
+    @app.middleware("http")
+    async def authenticate(request: Request, call_next: Any) -> Any:
+        if request.url.path != "/health" and not gateway.authorised(request.headers.get("authorization")):
+            return _error(401, "missing or invalid gateway API key (Authorization: Bearer …)", "authentication_error")
+        return await call_next(request)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "loaded": gateway.pool.loaded()}
+
+    @app.get("/metrics")
+    def metrics() -> Any:
+        return PlainTextResponse(gateway.metrics.render(gateway.log.failures), media_type="text/plain; version=0.0.4")
+
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        return {"object": "list", "data": list_models(ws)}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Any:
+        try:
+            parsed = parse_request(await _json_body(request))
+            user = request.headers.get(USER_HEADER)
+            if parsed.stream:
+                stream = await run_in_threadpool(gateway.stream, parsed, user)
+                return StreamingResponse(stream, media_type="text/event-stream")
+            return JSONResponse(await run_in_threadpool(gateway.complete, parsed, user))
+        except RequestError as exc:
+            return _error(400, str(exc))
+        except GatewayError as exc:
+            return _error(exc.status, str(exc), exc.kind)
+
+    @app.post("/v1/feedback")
+    async def feedback(request: Request) -> Any:
+        try:
+            body = await _json_body(request)
+            if not isinstance(body, dict):
+                raise RequestError("body: expected a JSON object")
+            return await run_in_threadpool(gateway.log.feedback, str(body.get("id") or ""),
+                                           str(body.get("verdict") or ""), body.get("reason"), body.get("correction"))
+        except RequestError as exc:
+            return _error(400, str(exc))
+        except LightdomError as exc:
+            return _error(404 if str(exc).startswith("id:") else 400, str(exc))
+
+    @app.on_event("shutdown")
+    def flush() -> None:
+        gateway.close()
+
+    return app
+
+
+@dataclass
+class ServeInfo:
+    """Where the gateway listens."""
+
     host: str
     port: int
-    source: str  # explicit / deployment / alias / embedded
 
     @property
     def base_url(self) -> str:
         """The OpenAI-compatible base URL clients use."""
         return f"http://{self.host}:{self.port}/v1"
 
-
-def serve_target(ws: Workspace, *, model: str | None = None, port: int | None = None) -> ServeTarget:
-    """Decide which GGUF to serve (see the module docstring)."""
-    port = port or ws.settings.serving.port
-    with ws.session() as session:
-        version, source = None, "embedded"
-        if model:
-            version, source = get_version(session, model), "explicit"
-        if version is None:
-            for task in (ATTRIBUTE_TASK, ALL_TASK_TYPES):
-                deployment = active_deployment(session, task)
-                if deployment is not None:
-                    version, source = get_version(session, deployment.version_id), "deployment"
-                    break
-        if version is None:
-            version = find_version(session, PRODUCTION_ALIAS)
-            source = "alias" if version is not None else source
-        if version is None:
-            version = get_version(session, EMBEDDED_VERSION)
-        if version.format != "gguf":
-            raise LightdomError(f"model '{version.version}' is {version.format}, not GGUF: run `lightdom export`")
-        if not Path(version.path).is_file():
-            raise LightdomError(f"model '{version.version}': file {version.path} is missing")
-        return ServeTarget(version=version.version, path=version.path, host=HOST, port=port, source=source)
+    @property
+    def auth(self) -> bool:
+        """Whether clients must present a gateway key."""
+        return not is_loopback(self.host)
 
 
-def build_app(ws: Workspace, target: ServeTarget) -> Any:
-    """The FastAPI app of llama-cpp-python's server for ``target``."""
-    from llama_cpp.server.app import create_app
-    from llama_cpp.server.settings import ModelSettings, ServerSettings
-
-    settings = ws.settings.serving
-    model_settings = ModelSettings(
-        model=target.path,
-        model_alias=target.version,
-        n_ctx=settings.n_ctx,
-        n_batch=settings.n_batch,
-        n_threads=thread_count(settings),
-        n_threads_batch=thread_count(settings),
-        verbose=False,
-    )
-    server_settings = ServerSettings(host=target.host, port=target.port)
-    return create_app(server_settings=server_settings, model_settings=[model_settings])
-
-
-def serve(ws: Workspace, target: ServeTarget) -> None:
-    """Run the server in this process until interrupted."""
+def serve(app: Any, info: ServeInfo) -> None:
+    """Run a gateway app from :func:`build_app` in this process until interrupted."""
     import uvicorn
 
-    app = build_app(ws, target)
-    uvicorn.run(app, host=target.host, port=target.port, log_level="warning")
+    uvicorn.run(app, host=info.host, port=info.port, log_level="warning")
