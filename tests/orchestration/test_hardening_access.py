@@ -258,3 +258,18 @@ def test_read_document_refuses_what_it_cannot_read_in_one_line(tmp_path):
     (tmp_path / "big.json").write_text(json.dumps({"x": "y" * (5 * 1024 * 1024)}))
     with pytest.raises(LightdomError, match=r"big\.json: larger than 4 MiB"):
         read_document(tmp_path / "big.json")
+
+
+def test_the_file_watcher_watches_only_allowed_folders(bare):
+    from lightdom_tui.orchestration.filewatch import file_workflows
+
+    ws, outside = bare
+    (ws.root / "drop").mkdir()
+    with ws.session() as s:
+        c = tree.create_campaign(s, "watch")
+        inside = tree.create_workflow(s, c.id, "in", trigger="file", status="active", trigger_config={"path": "drop"})
+        beside = tree.create_workflow(s, c.id, "out", trigger="file", status="active",
+                                      trigger_config={"path": str(outside)})
+    assert [spec.workflow_id for spec in file_workflows(ws)] == [inside.id]
+    _allow(ws, paths=[str(outside)])
+    assert [spec.workflow_id for spec in file_workflows(ws)] == [inside.id, beside.id]
