@@ -143,7 +143,7 @@ def test_deep_and_undecodable_input_files(workspace, tmp_path: Path) -> None:  #
     deep.write_text("[" * 200_000)
     binary = tmp_path / "latin1.json"
     binary.write_bytes(b'[{"role": "user", "content": "caf\xe9"}]')
-    for path, words in ((deep, "nested too deeply"), (binary, "not utf-8")):
+    for path, words in ((deep, "nested too deeply"), (binary, "utf-8")):
         line = one_error_line(invoke("examples", "edit", "1", "--messages", str(path), home=workspace.root))
         assert str(path) in line and words in line.lower(), line
 
