@@ -123,6 +123,7 @@ class BatchDecoder:
         self._slots: dict[int, _Slot] = {}
         self._cond = threading.Condition()
         self._closing = False
+        self.peak = 0  # most sequences decoded together in one step so far (parallelism actually reached)
         self._thread = threading.Thread(target=self._run, name="lightdom-decoder", daemon=True)
         self._thread.start()
 
@@ -251,6 +252,7 @@ class BatchDecoder:
             slot.fed += take
         if n == 0:
             return
+        self.peak = max(self.peak, sum(1 for slot in self._slots.values() if slot.batch_index >= 0))
         self.batch.n_tokens = n
         rc = lib.llama_decode(self.ctx, self.batch)
         if rc != 0:

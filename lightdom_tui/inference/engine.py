@@ -265,6 +265,11 @@ class EnginePool:
         with self._lock:
             return list(self._models)
 
+    def peaks(self) -> dict[str, int]:
+        """Per loaded version, the most requests decoded together in one step so far."""
+        with self._lock:
+            return {version: model.decoder.peak for version, model in self._models.items()}
+
     def close(self) -> None:
         """Unload everything."""
         with self._lock:

@@ -162,7 +162,7 @@ class Gateway:
         from lightdom_tui.serving.secrets import get_api_key
 
         settings = self.ws.settings.serving
-        key = get_api_key(settings.remote_provider, settings) if require_key else None
+        key = get_api_key(settings.remote_provider, settings)  # a route may do without; the fallback may not
         payload = {k: v for k, v in request.raw.items() if k not in ("stream", "stream_options", "user")}
         payload["model"] = model
         data = RemoteEngine(settings, api_key=key).forward(payload, base_url=url, require_key=require_key)
@@ -223,8 +223,8 @@ class Gateway:
                              fallback=record.fallback)
         self.log.submit(record)
 
-    def complete(self, request: ChatRequest, user_header: str | None) -> dict[str, Any]:
-        """A non-streamed chat completion."""
+    def complete(self, request: ChatRequest, user_header: str | None) -> tuple[dict[str, Any], dict[str, str]]:
+        """A non-streamed chat completion and the headers saying who answered."""
         started = time.perf_counter()
         call_id = f"chatcmpl-{uuid.uuid4().hex}"
         target = self._target(request, user_header)
@@ -234,15 +234,16 @@ class Gateway:
             self._record(call_id, target, request, started, None, None, str(exc))
             raise
         self._record(call_id, target, request, started, answer, local_error)
-        return completion_body(call_id, answer.model, answer.message, answer.finish_reason,
+        body = completion_body(call_id, answer.model, answer.message, answer.finish_reason,
                                answer.prompt_tokens, answer.completion_tokens)
+        return body, provenance(target, answer.engine)
 
-    def stream(self, request: ChatRequest, user_header: str | None) -> Iterator[str]:
+    def stream(self, request: ChatRequest, user_header: str | None) -> tuple[Iterator[str], dict[str, str]]:
         """A streamed chat completion as SSE lines (the target is resolved before the first byte)."""
         started = time.perf_counter()
         call_id = f"chatcmpl-{uuid.uuid4().hex}"
         target = self._target(request, user_header)
-        return self._stream(call_id, target, request, started)
+        return self._stream(call_id, target, request, started), provenance(target, target.engine)
 
     def _stream(self, call_id: str, target: Target, request: ChatRequest, started: float) -> Iterator[str]:
         import threading
@@ -292,6 +293,16 @@ class Gateway:
         self.log.close()
 
 
+def provenance(target: Target, engine: str) -> dict[str, str]:
+    """Response headers naming who answered (the body's ``model`` echoes what was asked for)."""
+    headers = {"x-lightdom-engine": engine}
+    if engine == "local" and target.version:
+        headers["x-lightdom-version"] = target.version
+    if target.arm:
+        headers["x-lightdom-arm"] = target.arm
+    return headers
+
+
 def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": None}}, status_code=status)
 
@@ -317,7 +328,7 @@ def build_app(ws: Workspace, host: str = HOST) -> FastAPI:
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "loaded": gateway.pool.loaded()}
+        return {"status": "ok", "loaded": gateway.pool.loaded(), "peak_parallel": gateway.pool.peaks()}
 
     @app.get("/metrics")
     def metrics() -> Any:
@@ -333,9 +344,10 @@ def build_app(ws: Workspace, host: str = HOST) -> FastAPI:
             parsed = parse_request(await _json_body(request))
             user = request.headers.get(USER_HEADER)
             if parsed.stream:
-                stream = await run_in_threadpool(gateway.stream, parsed, user)
-                return StreamingResponse(stream, media_type="text/event-stream")
-            return JSONResponse(await run_in_threadpool(gateway.complete, parsed, user))
+                stream, headers = await run_in_threadpool(gateway.stream, parsed, user)
+                return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+            body, headers = await run_in_threadpool(gateway.complete, parsed, user)
+            return JSONResponse(body, headers=headers)
         except RequestError as exc:
             return _error(400, str(exc))
         except GatewayError as exc:

@@ -129,3 +129,108 @@ def _close_engine_pools() -> Iterator[None]:
     from lightdom_tui.serving.local import close_pools
 
     close_pools()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningGateway:
+    """A `lightdom serve` subprocess and what the tests need to talk to it."""
+
+    base_url: str
+    home: Any
+    remote: FakeAPIState
+    remote_url: str
+    process: Any
+
+
+def start_gateway(home: Any, *args: str, env: dict[str, str] | None = None) -> tuple[Any, dict[str, Any]]:
+    """Start `lightdom serve --json` for ``home``; (process, its JSON line) once /health answers."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lightdom_tui.cli", "--home", str(home), "serve", "--port", str(port), "--json", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
+    )
+    line = process.stdout.readline()
+    if not line:
+        raise RuntimeError(f"gateway did not start: {process.stderr.read()}")
+    info = json.loads(line)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return process, info
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"gateway did not answer: {process.stderr.read()}")
+
+
+def stop_gateway(process: Any) -> None:
+    """Ctrl-C the gateway (it writes its queued call logs) and wait."""
+    import signal
+    import subprocess
+
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory, embedded_gguf):  # noqa: ANN001, ANN201
+    """One running gateway for the session: a workspace with the embedded base, a second GGUF
+    version ``v2``, a damaged GGUF ``broken``, every call sampled into curation, and a real
+    OpenAI-compatible server on 127.0.0.1 as its remote fallback and as the ``cluster`` route."""
+    from lightdom_tui.bootstrap import register_embedded_model
+    from lightdom_tui.registry.versions import register_version
+    from lightdom_tui.workspace import create_workspace
+
+    state = FakeAPIState()
+    remote = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
+    remote.daemon_threads = True
+    threading.Thread(target=remote.serve_forever, daemon=True).start()
+    remote_url = f"http://127.0.0.1:{remote.server_address[1]}/v1"
+
+    home = tmp_path_factory.mktemp("gateway") / "ws"
+    ws = create_workspace(home)
+    register_embedded_model(ws)
+    broken = home / "models" / "gguf" / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 64)
+    with ws.session() as session:
+        register_version(session, version="v2", kind="gguf", format="gguf", path=embedded_gguf)
+        register_version(session, version="broken", kind="gguf", format="gguf", path=broken)
+    serving = ws.settings.serving
+    serving.n_threads, serving.n_ctx, serving.parallel = 2, 1024, 4
+    serving.log_sample_rate = 1.0
+    serving.remote_base_url, serving.remote_timeout_s, serving.remote_retries = remote_url, 5.0, 0
+    serving.remote_routes = [f"cluster={remote_url}#big-model"]
+    ws.settings.monitoring.check_every = 0
+    ws.save_settings()
+    ws.close()
+    process, info = start_gateway(home, env={serving.api_key_env: VALID_KEY})
+    try:
+        yield RunningGateway(info["base_url"], home, state, remote_url, process)
+    finally:
+        stop_gateway(process)
+        remote.shutdown()
+        remote.server_close()
+
+
+@pytest.fixture(scope="session")
+def launch():  # noqa: ANN201
+    """(start_gateway, stop_gateway) for tests that need a gateway of their own."""
+    return start_gateway, stop_gateway
