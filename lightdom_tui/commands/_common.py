@@ -47,6 +47,17 @@ def dumps(data: Any) -> str:
     return _JSON_RAW_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def _visible(value: Any) -> Any:
+    """``value`` with every string stripped of terminal controls (for the human JSON view only)."""
+    if isinstance(value, str):
+        return strip_controls(value)
+    if isinstance(value, dict):
+        return {_visible(k): _visible(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_visible(v) for v in value]
+    return value
+
+
 def to_jsonable(value: Any) -> Any:
     """Dataclasses and paths to plain JSON types."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -70,7 +81,7 @@ def emit(payload: Any, as_json: bool, human: Callable[[Console], None] | None = 
     if human is not None:
         human(console)
     else:
-        console.print_json(dumps(data))
+        console.print_json(data=_visible(data), default=str)  # Rich re-dumps: escaped C1 would come back raw
 
 
 def home_option(ctx: typer.Context) -> Path | None:

@@ -61,6 +61,10 @@ def test_examples_list_shows_markup_as_text_not_escape_sequences(hostile_example
     assert "[link=https://evil.example]go" in out and "[link=https://x.example]s" in out  # shown, not obeyed
     assert "]0;pwned" not in out  # the whole sequence went, not just its ESC
 
+    shown = invoke("examples", "show", "1", home=hostile_example.root)  # the default JSON view of a result
+    assert shown.exit_code == 0 and "[link=https://evil.example]go" in shown.stdout, shown.stderr
+    assert not any(sequence in shown.stdout for sequence in ("\x1b]0;", "\x1b[2J", "\x9b", "\u202e"))
+
     as_json = invoke("examples", "list", "--json", home=hostile_example.root)
     raw = as_json.stdout
     assert "\x1b" not in raw and "\x9b" not in raw and "\u202e" not in raw
