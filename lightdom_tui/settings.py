@@ -238,7 +238,7 @@ def _build(cls: type, data: dict[str, Any], where: str, problems: list[str] | No
         dotted = f"{prefix}{key}"
         try:
             if key not in known:
-                raise ValueError(f"unknown setting '{key}' (known: {', '.join(sorted(known))})")
+                raise ValueError(f"unknown setting {key[:60]!r} (known: {', '.join(sorted(known))})")
             default = getattr(defaults, key)
             if is_dataclass(default):
                 if not isinstance(value, dict):
@@ -270,7 +270,9 @@ def _salvage(text: str) -> dict[str, Any]:
     for line in text.splitlines():
         header = _SECTION_LINE.fullmatch(line)
         if header:
-            table = data.setdefault(header.group(1), {})
+            if not isinstance(data.get(header.group(1)), dict):
+                data[header.group(1)] = {}
+            table = data[header.group(1)]
             continue
         try:
             table.update(tomllib.loads(line))

@@ -105,8 +105,8 @@ def test_an_invalid_file_blocks_commands_but_not_settings_set_or_doctor(workspac
 @pytest.mark.parametrize(
     "content",
     [b"\xff\xfe[serving]\nport = 1\n", b"x = " + b"[" * 100_000, b"[serving]\n" + b"a = {" * 5000,
-     b"[serving\n", b"serving = 3\n", b"[serving]\nport = true\n"],
-    ids=["utf16-bom", "deep-array", "deep-table", "broken-header", "section-not-table", "wrong-type"],
+     b"[serving\n", b"serving = 3\n", b"[serving]\nport = true\n", b'serving = 3\n[serving]\n"a\\nb" = 1\n'],
+    ids=["utf16-bom", "deep-array", "deep-table", "broken-header", "section-not-table", "wrong-type", "redefined"],
 )
 def test_undecodable_or_deep_settings_files(workspace, content: bytes) -> None:  # noqa: ANN001
     (workspace.root / SETTINGS_FILE).write_bytes(content)
