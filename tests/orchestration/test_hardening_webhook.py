@@ -106,7 +106,7 @@ def _no_tracebacks(hook: dict, capfd: pytest.CaptureFixture[str]) -> None:
 def test_malformed_requests_get_one_answer_and_the_server_goes_on(hook, capfd, path, headers, code):
     started = time.monotonic()
     assert _status(_raw(hook["port"], _post(path, headers))) == code
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 5  # well before the 10 s deadline: nothing waited for
     assert _status(_raw(hook["port"], _post("/hooks/1", {"Content-Length": "0"}))) in (401, 404)
     _no_tracebacks(hook, capfd)
 
@@ -118,7 +118,7 @@ def test_a_wrong_token_is_refused_before_the_body_is_read(hook, capfd):
     with socket.create_connection(("127.0.0.1", hook["port"]), timeout=5) as sock:
         sock.sendall(head + b"x" * 1024)  # the rest of the body never comes
         response = sock.recv(65536)
-    assert _status(response) == 401 and time.monotonic() - started < 2
+    assert _status(response) == 401 and time.monotonic() - started < 5  # not the 10 s deadline
     assert _runs(hook) == before
     _no_tracebacks(hook, capfd)
 
@@ -139,12 +139,12 @@ def test_a_chunked_body_over_the_cap_is_413_and_nothing_runs(hook, capfd):
 def test_a_slow_client_is_cut_at_the_deadline(hook, capfd, monkeypatch):
     monkeypatch.setattr(webhook, "REQUEST_DEADLINE_S", 0.5)
     started = time.monotonic()  # headers that never end: the connection is closed
-    assert _raw(hook["port"], b"POST /hooks/1 HTTP/1.1\r\nHost: x\r\n") == b""
-    assert time.monotonic() - started < 4
+    assert _raw(hook["port"], b"POST /hooks/1 HTTP/1.1\r\nHost: x\r\n", timeout=15) == b""
+    assert time.monotonic() - started < 8  # 0.5 s + 2 s to answer; the default would be 12 s
     started = time.monotonic()  # a body that never ends: 408
     slow = _post(f"/hooks/{hook['id']}", {"Content-Length": "100", "X-Lightdom-Token": hook["token"]}, b"x")
-    assert _status(_raw(hook["port"], slow)) == 408
-    assert time.monotonic() - started < 4
+    assert _status(_raw(hook["port"], slow, timeout=15)) == 408
+    assert time.monotonic() - started < 8
     _no_tracebacks(hook, capfd)
 
 
