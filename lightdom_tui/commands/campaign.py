@@ -7,7 +7,6 @@ without a terminal or with ``--json`` it refuses unless ``--yes`` is given).
 
 from __future__ import annotations
 
-import json as jsonlib
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from lightdom_tui.commands._common import JsonOpt, emit, markup_safe, workspace_from
+from lightdom_tui.commands._common import JsonOpt, emit, err_console, markup_safe, workspace_from
 from lightdom_tui.errors import LightdomError
 
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Delete children too without asking.")]
@@ -51,52 +50,59 @@ scheduler_app = typer.Typer(no_args_is_help=True)
 
 
 def _json_arg(text: str | None, where: str) -> Any:
-    if text is None:
-        return None
-    try:
-        return jsonlib.loads(text)
-    except jsonlib.JSONDecodeError as exc:
-        raise LightdomError(f"{where}: not valid JSON: {exc.msg} at column {exc.colno}") from None
+    from lightdom_tui.usecases.options import parse_json_option
+
+    return parse_json_option(text, where)
 
 
 def _changes(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _row(row: Any) -> dict[str, Any]:
-    from lightdom_tui.orchestration.tree import row_dict
+def _create(ctx: typer.Context, kind: str, parent_id: int | None, name: str, json: bool, **values: Any) -> None:
+    from lightdom_tui.usecases.campaign import NodeSpec, create_node
 
-    return row_dict(row)
+    created = create_node(workspace_from(ctx), NodeSpec(kind, parent_id, name, values))
+    label = {"datastream": "data stream"}.get(kind, kind)
+    emit(created.row, json, lambda c: c.print(f"{label} {created.id} {created.name!r} created"))
+
+
+def _list(ctx: typer.Context, kind: str, parent_id: int | None, json: bool, title: str, columns: list[str]) -> None:
+    from lightdom_tui.usecases.campaign import list_nodes
+
+    rows = [n.row for n in list_nodes(workspace_from(ctx), kind, parent_id)]
+    emit({f"{kind}s": rows}, json, _list_table(title, rows, columns))
 
 
 def _delete(ctx: typer.Context, kind: str, node_id: int, yes: bool, json: bool) -> None:
-    from lightdom_tui.orchestration.tree import ConfirmationRequired, delete_node
+    from lightdom_tui.orchestration.tree import ConfirmationRequired
+    from lightdom_tui.usecases.campaign import delete_node
 
     ws = workspace_from(ctx)
     try:
-        with ws.session() as session:
-            result = delete_node(session, kind, node_id, confirm=yes)
+        result = delete_node(ws, kind, node_id, confirm=yes)
     except ConfirmationRequired as exc:
         if json or not sys.stdin.isatty():
             raise
         what = ", ".join(f"{n} {k}" for k, n in exc.counts.items())
         if not typer.confirm(f"Delete {kind} {node_id} and {what}?", default=False):
             raise LightdomError(f"{kind} {node_id}: not deleted") from None
-        with ws.session() as session:
-            result = delete_node(session, kind, node_id, confirm=True)
+        result = delete_node(ws, kind, node_id, confirm=True)
     emit(result, json, lambda c: c.print(f"deleted {kind} {node_id} {result.name!r} {result.removed or ''}"))
 
 
-def _update(ctx: typer.Context, fn_name: str, node_id: int, changes: dict[str, Any], json: bool) -> None:
-    from lightdom_tui.orchestration import tree
+def _update(ctx: typer.Context, kind: str, node_id: int, changes: dict[str, Any], json: bool) -> None:
+    from lightdom_tui.usecases.campaign import NodeChange, update_node
 
     if not changes:
         raise LightdomError("update: give at least one option to change")
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        row = getattr(tree, fn_name)(session, node_id, **changes)
-        data = _row(row)
-    emit(data, json)
+    emit(update_node(workspace_from(ctx), NodeChange(kind, node_id, changes)).row, json)
+
+
+def _decide(ctx: typer.Context, suggestion_id: int, decision: str, **values: Any) -> Any:
+    from lightdom_tui.usecases.campaign import SuggestionDecision, decide_suggestion
+
+    return decide_suggestion(workspace_from(ctx), SuggestionDecision(suggestion_id, decision, values))
 
 
 def _list_table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> Any:
@@ -125,46 +131,33 @@ def campaign_create(
     json: JsonOpt = False,
 ) -> None:
     """Create a campaign."""
-    from lightdom_tui.orchestration.tree import create_campaign
-
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        data = _row(create_campaign(session, name, description=description, status=status,
-                                    start_date=start, end_date=end))
-    emit(data, json, lambda c: c.print(f"campaign {data['id']} {data['name']!r} created"))
+    _create(ctx, "campaign", None, name, json, description=description, status=status, start_date=start,
+            end_date=end)
 
 
 @campaign_app.command("list")
 def campaign_list(ctx: typer.Context, json: JsonOpt = False) -> None:
     """List campaigns."""
-    from lightdom_tui.orchestration.tree import list_campaigns
-
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        rows = [_row(c) for c in list_campaigns(session)]
-    emit({"campaigns": rows}, json, _list_table("campaigns", rows, ["id", "name", "status", "start_date", "end_date"]))
+    _list(ctx, "campaign", None, json, "campaigns", ["id", "name", "status", "start_date", "end_date"])
 
 
 @campaign_app.command("show")
 def campaign_show(ctx: typer.Context, ref: Annotated[str, typer.Argument(help="Campaign id or name.")],
                   json: JsonOpt = False) -> None:
     """Show a campaign and its whole tree."""
-    from lightdom_tui.orchestration.documents import export_campaign
-    from lightdom_tui.orchestration.tree import children, find_campaign
+    from lightdom_tui.usecases.campaign import show_campaign
 
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        campaign = find_campaign(session, ref)
-        data = {**_row(campaign), "tree": export_campaign(session, campaign.id)["campaign"]["workflows"]}
+    shown = show_campaign(workspace_from(ctx), ref)
+    row = shown.row
 
-        def build(node: Tree, kind: str | None, node_id: int | None) -> None:
-            for child in children(session, kind, node_id):
-                build(node.add(f"[bold]{child.kind}[/] {child.id}: {markup_safe(child.label)}"), child.kind, child.id)
+    def build(node: Tree, children: list[dict[str, Any]]) -> None:
+        for child in children:
+            build(node.add(f"[bold]{child['kind']}[/] {child['id']}: {markup_safe(child['label'])}"), child["children"])
 
-        status = markup_safe(f"[{campaign.status}]")
-        root = Tree(f"[bold]campaign[/] {campaign.id}: {markup_safe(campaign.name)} {status}")
-        build(root, "campaign", campaign.id)
-    emit(data, json, lambda c: c.print(root))
+    status = markup_safe(f"[{row['status']}]")
+    root = Tree(f"[bold]campaign[/] {row['id']}: {markup_safe(row['name'])} {status}")
+    build(root, shown.children)
+    emit({**row, "tree": shown.workflows}, json, lambda c: c.print(root))
 
 
 @campaign_app.command("update")
@@ -179,7 +172,7 @@ def campaign_update(
     json: JsonOpt = False,
 ) -> None:
     """Change a campaign."""
-    _update(ctx, "update_campaign", campaign_id,
+    _update(ctx, "campaign", campaign_id,
             _changes(name=name, description=description, status=status, start_date=start, end_date=end), json)
 
 
@@ -193,14 +186,10 @@ def campaign_delete(ctx: typer.Context, campaign_id: int, yes: YesOpt = False, j
 def campaign_export(ctx: typer.Context, ref: str, path: Annotated[Path, typer.Argument(help=".json or .yaml")],
                     json: JsonOpt = False) -> None:
     """Export a campaign as a JSON or YAML document."""
-    from lightdom_tui.orchestration.documents import export_campaign, write_document
+    from lightdom_tui.usecases.campaign import export_document
 
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        doc = export_campaign(session, ref)
-    written = write_document(doc, path)
-    emit({"path": str(written), "workflows": len(doc["campaign"]["workflows"])}, json,
-         lambda c: c.print(f"exported to {written}"))
+    written = export_document(workspace_from(ctx), "campaign", ref, path)
+    emit(written, json, lambda c: c.print(f"exported to {written.path}"))
 
 
 @campaign_app.command("import")
@@ -208,12 +197,9 @@ def campaign_import(ctx: typer.Context, path: Path,
                     name: Annotated[str | None, typer.Option(help="Import under another name.")] = None,
                     json: JsonOpt = False) -> None:
     """Import a campaign document (all or nothing)."""
-    from lightdom_tui.orchestration.documents import import_campaign, read_document
+    from lightdom_tui.usecases.campaign import import_document
 
-    doc = read_document(path)
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        data = _row(import_campaign(session, doc, name=name))
+    data = import_document(workspace_from(ctx), "campaign", path, name=name).row
     emit(data, json, lambda c: c.print(f"campaign {data['id']} {data['name']!r} imported"))
 
 
@@ -244,18 +230,15 @@ def workflow_create(
     json: JsonOpt = False,
 ) -> None:
     """Create a workflow (a webhook workflow prints its secret token once)."""
-    from lightdom_tui.orchestration.tree import create_workflow
-    from lightdom_tui.orchestration.webhook import issue_token
+    from lightdom_tui.usecases.campaign import WorkflowSpec, create_workflow
 
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        workflow = create_workflow(session, campaign_id, name, trigger=trigger,
-                                   trigger_config=_trigger_config(config, cron, timezone, path),
-                                   status=status, concurrency=concurrency)
-        token = issue_token(session, workflow.id) if trigger == "webhook" else None
-        data = _row(workflow)
-    if token:
-        data["webhook_token"] = token
+    created = create_workflow(workspace_from(ctx), WorkflowSpec(
+        campaign_id, name, trigger=trigger, trigger_config=_trigger_config(config, cron, timezone, path),
+        status=status, concurrency=concurrency))
+    token = created.webhook_token
+    data = {**created.row, **({"webhook_token": token} if token else {})}
+    if created.notes and not json:
+        err_console.print("\n".join(created.notes), markup=False)
     emit(data, json, lambda c: c.print(f"workflow {data['id']} {data['name']!r} created"
                                        + (f"\nwebhook token (shown once): {token}" if token else "")))
 
@@ -264,27 +247,15 @@ def workflow_create(
 def workflow_list(ctx: typer.Context, campaign: Annotated[int | None, typer.Option(help="Campaign id.")] = None,
                   json: JsonOpt = False) -> None:
     """List workflows."""
-    from lightdom_tui.orchestration.tree import list_workflows
-
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        rows = [_row(w) for w in list_workflows(session, campaign)]
-    emit({"workflows": rows}, json,
-         _list_table("workflows", rows, ["id", "campaign_id", "name", "trigger", "status", "concurrency"]))
+    _list(ctx, "workflow", campaign, json, "workflows", ["id", "campaign_id", "name", "trigger", "status", "concurrency"])
 
 
 @workflow_app.command("show")
 def workflow_show(ctx: typer.Context, workflow_id: int, json: JsonOpt = False) -> None:
     """Show a workflow with its services, streams and attributes."""
-    from lightdom_tui.db.models import Workflow
-    from lightdom_tui.orchestration.documents import export_workflow
-    from lightdom_tui.orchestration.tree import get_node
+    from lightdom_tui.usecases.campaign import show_workflow
 
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        data = {**_row(get_node(session, Workflow, workflow_id)),
-                "services": export_workflow(session, workflow_id)["workflow"]["services"]}
-    emit(data, json)
+    emit(show_workflow(workspace_from(ctx), workflow_id), json)
 
 
 @workflow_app.command("update")
@@ -306,7 +277,7 @@ def workflow_update(
     trigger_config = _trigger_config(config, cron, timezone, path)
     if trigger_config is not None:
         changes["trigger_config"] = trigger_config
-    _update(ctx, "update_workflow", workflow_id, changes, json)
+    _update(ctx, "workflow", workflow_id, changes, json)
 
 
 @workflow_app.command("delete")
@@ -318,11 +289,9 @@ def workflow_delete(ctx: typer.Context, workflow_id: int, yes: YesOpt = False, j
 @workflow_app.command("token")
 def workflow_token(ctx: typer.Context, workflow_id: int, json: JsonOpt = False) -> None:
     """Issue (or rotate) a webhook workflow's secret token; printed once, only its hash is stored."""
-    from lightdom_tui.orchestration.webhook import issue_token
+    from lightdom_tui.usecases.campaign import issue_webhook_token
 
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        token = issue_token(session, workflow_id)
+    token = issue_webhook_token(workspace_from(ctx), workflow_id)
     emit({"workflow_id": workflow_id, "webhook_token": token,
           "usage": f"curl -X POST -H 'X-Lightdom-Token: <token>' http://127.0.0.1:PORT/hooks/{workflow_id}"},
          json, lambda c: c.print(f"webhook token (shown once): {token}"))
@@ -338,7 +307,8 @@ def workflow_run(
     """Run a workflow now, in the foreground (`workflow stop ID` from elsewhere stops it)."""
     from rich.progress import Progress
 
-    from lightdom_tui.orchestration.executor import result_dict, run_workflow
+    from lightdom_tui.orchestration.executor import result_dict
+    from lightdom_tui.usecases.campaign import run_workflow
 
     ws = workspace_from(ctx)
     if json:
@@ -365,11 +335,9 @@ def workflow_stop(ctx: typer.Context, workflow_id: int,
                   run: Annotated[int | None, typer.Option(help="Only this run.")] = None,
                   json: JsonOpt = False) -> None:
     """Ask a workflow's running runs to stop (they stop after the current page)."""
-    from lightdom_tui.orchestration.executor import request_stop
+    from lightdom_tui.usecases.campaign import stop_workflow
 
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        ids = request_stop(session, workflow_id=workflow_id, run_id=run)
+    ids = stop_workflow(workspace_from(ctx), workflow_id, run)
     emit({"workflow_id": workflow_id, "stop_requested": ids}, json,
          lambda c: c.print(f"stop requested for run(s) {ids}" if ids else "no running run"))
 
@@ -384,13 +352,12 @@ def workflow_logs(
     json: JsonOpt = False,
 ) -> None:
     """Log lines of a workflow's latest run (or of one run)."""
-    from lightdom_tui.orchestration.executor import run_logs
+    from dataclasses import asdict
 
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        rows = [{"run_id": r.run_id, "time": r.created_at.isoformat(), "level": r.level, "message": r.message}
-                for r in run_logs(session, workflow_id=None if run else workflow_id, run_id=run, limit=limit,
-                                  level=level)]
+    from lightdom_tui.usecases.campaign import workflow_logs
+
+    rows = [asdict(line) for line in workflow_logs(workspace_from(ctx), workflow_id, run_id=run, limit=limit,
+                                                   level=level)]
 
     def human(console: Console) -> None:
         for r in rows:
@@ -405,11 +372,9 @@ def workflow_metrics_cmd(ctx: typer.Context, workflow_id: int,
                          limit: Annotated[int, typer.Option(help="Last N runs.")] = 20,
                          json: JsonOpt = False) -> None:
     """Per-run metrics (pages, rows, invalid values, duration, success rate) and totals."""
-    from lightdom_tui.orchestration.executor import workflow_metrics
+    from lightdom_tui.usecases.campaign import workflow_metrics
 
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        result = workflow_metrics(session, workflow_id, limit=limit)
+    result = workflow_metrics(workspace_from(ctx), workflow_id, limit=limit)
     cols = ["run_id", "status", "trigger", "pages", "rows", "invalid_values", "duration_s", "success_rate"]
     emit(result, json, _list_table(f"workflow {workflow_id}: {result.totals}", result.runs, cols))
 
@@ -417,13 +382,10 @@ def workflow_metrics_cmd(ctx: typer.Context, workflow_id: int,
 @workflow_app.command("export")
 def workflow_export(ctx: typer.Context, workflow_id: int, path: Path, json: JsonOpt = False) -> None:
     """Export one workflow as a JSON or YAML document."""
-    from lightdom_tui.orchestration.documents import export_workflow, write_document
+    from lightdom_tui.usecases.campaign import export_document
 
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        doc = export_workflow(session, workflow_id)
-    written = write_document(doc, path)
-    emit({"path": str(written)}, json, lambda c: c.print(f"exported to {written}"))
+    written = export_document(workspace_from(ctx), "workflow", workflow_id, path)
+    emit({"path": written.path}, json, lambda c: c.print(f"exported to {written.path}"))
 
 
 @workflow_app.command("import")
@@ -431,12 +393,9 @@ def workflow_import(ctx: typer.Context, path: Path,
                     campaign: Annotated[int, typer.Option(help="Campaign id to import into.")],
                     name: Annotated[str | None, typer.Option()] = None, json: JsonOpt = False) -> None:
     """Import a workflow document into a campaign."""
-    from lightdom_tui.orchestration.documents import import_workflow, read_document
+    from lightdom_tui.usecases.campaign import import_document
 
-    doc = read_document(path)
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        data = _row(import_workflow(session, doc, campaign, name=name))
+    data = import_document(workspace_from(ctx), "workflow", path, name=name, campaign_id=campaign).row
     emit(data, json, lambda c: c.print(f"workflow {data['id']} imported"))
 
 
@@ -450,10 +409,10 @@ def workflow_train_export(
     json: JsonOpt = False,
 ) -> None:
     """Turn a completed run into attribute-generation training examples (curation engine)."""
-    from lightdom_tui.orchestration.training_export import examples_from_run
+    from lightdom_tui.usecases.campaign import training_examples_from_run
 
-    ws = workspace_from(ctx)
-    result = examples_from_run(ws, workflow_id, run_id=run, min_valid_rate=min_valid_rate, status=status)
+    result = training_examples_from_run(workspace_from(ctx), workflow_id, run_id=run, min_valid_rate=min_valid_rate,
+                                        status=status)
     emit(result, json, lambda c: c.print(f"run {result.run_id}: {len(result.created)} example(s) created, "
                                          f"{len(result.duplicates)} duplicate(s), {len(result.skipped)} skipped"))
 
@@ -489,25 +448,14 @@ def service_create(
     json: JsonOpt = False,
 ) -> None:
     """Create a service in a workflow."""
-    from lightdom_tui.orchestration.tree import create_service
-
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        data = _row(create_service(session, workflow_id, name, type=type,
-                                   config=_service_config(config, url, path, topic) or {}))
-    emit(data, json, lambda c: c.print(f"service {data['id']} {data['name']!r} created"))
+    _create(ctx, "service", workflow_id, name, json, type=type, config=_service_config(config, url, path, topic) or {})
 
 
 @service_app.command("list")
 def service_list(ctx: typer.Context, workflow: Annotated[int | None, typer.Option(help="Workflow id.")] = None,
                  json: JsonOpt = False) -> None:
     """List services."""
-    from lightdom_tui.orchestration.tree import list_services
-
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        rows = [_row(s) for s in list_services(session, workflow)]
-    emit({"services": rows}, json, _list_table("services", rows, ["id", "workflow_id", "name", "type", "config"]))
+    _list(ctx, "service", workflow, json, "services", ["id", "workflow_id", "name", "type", "config"])
 
 
 @service_app.command("update")
@@ -527,7 +475,7 @@ def service_update(
     service_config = _service_config(config, url, path, topic)
     if service_config is not None:
         changes["config"] = service_config
-    _update(ctx, "update_service", service_id, changes, json)
+    _update(ctx, "service", service_id, changes, json)
 
 
 @service_app.command("delete")
@@ -550,26 +498,15 @@ def datastream_create(
     json: JsonOpt = False,
 ) -> None:
     """Create a data stream for a service."""
-    from lightdom_tui.orchestration.tree import create_datastream
-
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        data = _row(create_datastream(session, service_id, name, source=source, destination=destination,
-                                      transformations=_json_arg(transformations, "--transformations") or []))
-    emit(data, json, lambda c: c.print(f"data stream {data['id']} {data['name']!r} created"))
+    _create(ctx, "datastream", service_id, name, json, source=source, destination=destination,
+            transformations=_json_arg(transformations, "--transformations") or [])
 
 
 @datastream_app.command("list")
 def datastream_list(ctx: typer.Context, service: Annotated[int | None, typer.Option(help="Service id.")] = None,
                     json: JsonOpt = False) -> None:
     """List data streams."""
-    from lightdom_tui.orchestration.tree import list_datastreams
-
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        rows = [_row(d) for d in list_datastreams(session, service)]
-    emit({"datastreams": rows}, json,
-         _list_table("data streams", rows, ["id", "service_id", "name", "destination", "transformations"]))
+    _list(ctx, "datastream", service, json, "data streams", ["id", "service_id", "name", "destination", "transformations"])
 
 
 @datastream_app.command("update")
@@ -586,7 +523,7 @@ def datastream_update(
     changes = _changes(name=name, source=source, destination=destination)
     if transformations is not None:
         changes["transformations"] = _json_arg(transformations, "--transformations")
-    _update(ctx, "update_datastream", datastream_id, changes, json)
+    _update(ctx, "datastream", datastream_id, changes, json)
 
 
 @datastream_app.command("delete")
@@ -601,14 +538,9 @@ def datastream_rows(ctx: typer.Context, datastream_id: int,
                     run: Annotated[int | None, typer.Option(help="Only rows of this run.")] = None,
                     json: JsonOpt = False) -> None:
     """Show the latest rows written to a data stream's destination."""
-    from lightdom_tui.db.models import DataStream
-    from lightdom_tui.orchestration.destinations import read_rows
-    from lightdom_tui.orchestration.tree import get_node
+    from lightdom_tui.usecases.campaign import datastream_rows
 
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        stream = get_node(session, DataStream, datastream_id)
-    rows = read_rows(ws.root, stream.destination, stream.id, stream.name, limit=limit, run_id=run)
+    rows = datastream_rows(workspace_from(ctx), datastream_id, limit=limit, run_id=run)
     emit({"datastream_id": datastream_id, "rows": rows}, json)
 
 
@@ -622,10 +554,9 @@ def datastream_suggest(
     json: JsonOpt = False,
 ) -> None:
     """Ask the model for attributes; they are stored as pending suggestions."""
-    from lightdom_tui.orchestration.suggest import suggest_attributes
+    from lightdom_tui.usecases.campaign import suggest_attributes
 
-    ws = workspace_from(ctx)
-    result = suggest_attributes(ws, datastream_id, topic, count, context=context)
+    result = suggest_attributes(workspace_from(ctx), datastream_id, topic, count, context=context)
     rows = result.suggestions
     emit(result, json, _list_table(f"suggestions from {result.model} ({result.engine}, {result.latency_ms:.0f} ms)",
                                    rows, ["id", "name", "type", "description"]))
@@ -636,11 +567,9 @@ def datastream_suggestions(ctx: typer.Context, datastream_id: int,
                            status: Annotated[str, typer.Option(help="pending / accepted / edited / rejected / all.")] = "pending",
                            json: JsonOpt = False) -> None:
     """List a stream's suggestions."""
-    from lightdom_tui.orchestration.suggest import list_suggestions, suggestion_dict
+    from lightdom_tui.usecases.campaign import list_suggestions
 
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        rows = [suggestion_dict(r) for r in list_suggestions(session, datastream_id, None if status == "all" else status)]
+    rows = [r.data for r in list_suggestions(workspace_from(ctx), datastream_id, None if status == "all" else status)]
     emit({"datastream_id": datastream_id, "suggestions": rows}, json,
          _list_table("suggestions", rows, ["id", "status", "name", "type", "model_version", "arm", "description"]))
 
@@ -650,11 +579,7 @@ def datastream_accept(ctx: typer.Context, suggestion_id: int,
                       selector: Annotated[str | None, typer.Option(help="CSS selector or JSON path.")] = None,
                       json: JsonOpt = False) -> None:
     """Accept a suggestion: a new attribute and an approved training example."""
-    from lightdom_tui.orchestration.suggest import accept
-
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        result = accept(session, suggestion_id, selector=selector)
+    result = _decide(ctx, suggestion_id, "accept", selector=selector)
     emit(result, json, lambda c: c.print(f"accepted → attribute {result.attribute_id}, example {result.example_id}"))
 
 
@@ -670,12 +595,8 @@ def datastream_edit(
     json: JsonOpt = False,
 ) -> None:
     """Accept a suggestion with corrections (the correction is approved, the original kept as a negative)."""
-    from lightdom_tui.orchestration.suggest import edit
-
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        result = edit(session, suggestion_id, name=name, type=type, description=description,
-                      validation=_json_arg(validation, "--validation"), selector=selector)
+    result = _decide(ctx, suggestion_id, "edit", name=name, type=type, description=description,
+                     validation=_json_arg(validation, "--validation"), selector=selector)
     emit(result, json, lambda c: c.print(f"edited → attribute {result.attribute_id}, example {result.example_id}"))
 
 
@@ -684,11 +605,7 @@ def datastream_reject(ctx: typer.Context, suggestion_id: int,
                       reason: Annotated[str, typer.Option(help="Why (kept with the negative example).")],
                       json: JsonOpt = False) -> None:
     """Reject a suggestion; it becomes a rejected (negative) training example."""
-    from lightdom_tui.orchestration.suggest import reject
-
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        result = reject(session, suggestion_id, reason=reason)
+    result = _decide(ctx, suggestion_id, "reject", reason=reason)
     emit(result, json, lambda c: c.print(f"rejected → example {result.example_id}"))
 
 
@@ -707,27 +624,16 @@ def attribute_create(
     json: JsonOpt = False,
 ) -> None:
     """Create an attribute in a data stream."""
-    from lightdom_tui.orchestration.tree import create_attribute
-
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        data = _row(create_attribute(session, datastream_id, name, type=type, description=description,
-                                     selector=selector, validation=_json_arg(validation, "--validation") or {}))
-    emit(data, json, lambda c: c.print(f"attribute {data['id']} {data['name']!r} created"))
+    _create(ctx, "attribute", datastream_id, name, json, type=type, description=description, selector=selector,
+            validation=_json_arg(validation, "--validation") or {})
 
 
 @attribute_app.command("list")
 def attribute_list(ctx: typer.Context, datastream: Annotated[int | None, typer.Option(help="Data stream id.")] = None,
                    json: JsonOpt = False) -> None:
     """List attributes."""
-    from lightdom_tui.orchestration.tree import list_attributes
-
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        rows = [_row(a) for a in list_attributes(session, datastream)]
-    emit({"attributes": rows}, json, _list_table("attributes", rows,
-                                                 ["id", "datastream_id", "name", "type", "selector", "validation",
-                                                  "generated_by"]))
+    _list(ctx, "attribute", datastream, json, "attributes",
+          ["id", "datastream_id", "name", "type", "selector", "validation", "generated_by"])
 
 
 @attribute_app.command("update")
@@ -745,7 +651,7 @@ def attribute_update(
     changes = _changes(name=name, type=type, description=description, selector=selector)
     if validation is not None:
         changes["validation"] = _json_arg(validation, "--validation")
-    _update(ctx, "update_attribute", attribute_id, changes, json)
+    _update(ctx, "attribute", attribute_id, changes, json)
 
 
 @attribute_app.command("delete")
@@ -770,11 +676,9 @@ def bundle_create(
     json: JsonOpt = False,
 ) -> None:
     """Create campaign + workflow + service + data stream + generated attributes, all or nothing."""
-    from lightdom_tui.orchestration.bundles import create_bundle
+    from lightdom_tui.usecases.campaign import BundleSpec, create_bundle
 
-    ws = workspace_from(ctx)
-    result = create_bundle(ws, name, topics=topics, category=category, cron=cron, timezone=timezone,
-                           urls=url, count=count)
+    result = create_bundle(workspace_from(ctx), BundleSpec(name, topics, category, cron, timezone, url or [], count))
     emit(result, json, _list_table(f"bundle {name!r}: campaign {result.campaign_id}, workflow {result.workflow_id}",
                                    result.attributes, ["id", "topic", "name", "type", "generated_by"]))
 
@@ -793,44 +697,26 @@ def scheduler_run(
     json: JsonOpt = False,
 ) -> None:
     """Run due scheduled workflows (plus webhook and file triggers) until Ctrl-C."""
+    import signal
     import threading
 
-    from lightdom_tui.orchestration.scheduler import run_scheduler, tick
+    from lightdom_tui.usecases.campaign import run_scheduler, scheduler_tick
 
     ws = workspace_from(ctx)
     if once:
-        result = tick(ws)
+        result = scheduler_tick(ws)
         emit(result, json, lambda c: c.print(f"claimed {len(result.claimed)}, skipped {len(result.skipped)}"))
         return
     stop = threading.Event()
-    import signal
-
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `kill PID` stops cleanly, like Ctrl-C
-    server = None
-    watcher = None
-    if webhooks:
-        from lightdom_tui.orchestration.webhook import WebhookServer
 
-        server = WebhookServer(ws, port=port).start()
-    if watch:
-        from lightdom_tui.orchestration.filewatch import watch_files
+    def started(url: str | None) -> None:
+        if not json:
+            Console(stderr=True).print(f"scheduler running (every {interval:g}s)"
+                                       + (f", webhooks on {url}" if url else "") + "; Ctrl-C stops")
 
-        watcher = threading.Thread(target=watch_files, args=(ws,), kwargs={"stop_event": stop}, daemon=True)
-        watcher.start()
-    if not json:
-        Console(stderr=True).print(f"scheduler running (every {interval:g}s)"
-                                   + (f", webhooks on {server.url}" if server else "") + "; Ctrl-C stops")
-    claimed = 0
-    try:
-        claimed = run_scheduler(ws, interval_s=interval, stop_event=stop)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop.set()
-        if server is not None:
-            server.stop()
-        if watcher is not None:
-            watcher.join(timeout=5)
+    claimed = run_scheduler(ws, interval_s=interval, stop_event=stop, webhook_port=port if webhooks else None,
+                            watch_files=watch, on_started=started)
     emit({"claimed": claimed}, json, lambda c: c.print(f"scheduler stopped; {claimed} run(s) claimed"))
 
 
@@ -841,7 +727,7 @@ def scheduler_tick(ctx: typer.Context,
     """Claim and run whatever is due now (one check)."""
     from datetime import datetime
 
-    from lightdom_tui.orchestration.scheduler import tick
+    from lightdom_tui.usecases.campaign import scheduler_tick
 
     moment = None
     if now:
@@ -849,18 +735,15 @@ def scheduler_tick(ctx: typer.Context,
             moment = datetime.fromisoformat(now)
         except ValueError:
             raise LightdomError(f"--now: {now!r} is not an ISO date-time") from None
-    ws = workspace_from(ctx)
-    result = tick(ws, moment)
+    result = scheduler_tick(workspace_from(ctx), moment)
     emit(result, json, lambda c: c.print(f"claimed {len(result.claimed)}, skipped {len(result.skipped)}"))
 
 
 @scheduler_app.command("due")
 def scheduler_due(ctx: typer.Context, json: JsonOpt = False) -> None:
     """Next due time of every scheduled workflow."""
-    from lightdom_tui.orchestration.scheduler import upcoming
+    from lightdom_tui.usecases.campaign import scheduled_workflows
 
-    ws = workspace_from(ctx)
-    with ws.session() as session:
-        rows = upcoming(session)
+    rows = scheduled_workflows(workspace_from(ctx))
     emit({"workflows": rows}, json, _list_table("schedule", rows,
                                                 ["workflow_id", "name", "status", "cron", "timezone", "next_due"]))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json as jsonlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -52,30 +51,10 @@ def register(app: typer.Typer) -> None:
 def _filter(ids: list[int] | None = None, status: str | None = None, task_type: str | None = None,
             source: str | None = None, min_quality: float | None = None, max_quality: float | None = None,
             text: str | None = None):  # noqa: ANN202
-    from lightdom_tui.curation.query import ExampleFilter
+    from lightdom_tui.usecases.curation import ExampleSelection
 
-    return ExampleFilter(status=status, task_type=task_type, source=source, min_quality=min_quality,
-                         max_quality=max_quality, text=text, ids=list(ids) if ids else None)
-
-
-def _example_dict(example: Any, full: bool = False) -> dict[str, Any]:
-    from lightdom_tui.db.jsoncol import loads
-
-    messages = loads(example.messages_json, [])
-    data = {
-        "id": example.id, "status": example.status, "task_type": example.task_type, "source": example.source,
-        "quality_score": example.quality_score, "confidence": example.confidence,
-        "token_count": example.token_count, "near_duplicate_of": example.near_duplicate_of,
-        "parent_id": example.parent_id, "reject_reason": example.reject_reason,
-        "created_at": str(example.created_at),
-    }
-    if full:
-        data["messages"] = messages
-        data["metadata"] = loads(example.metadata_json, {})
-    else:
-        first_user = next((m.get("content") or "" for m in messages if m["role"] == "user"), "")
-        data["preview"] = first_user[:120]
-    return data
+    return ExampleSelection(status=status, task_type=task_type, source=source, min_quality=min_quality,
+                            max_quality=max_quality, text=text, ids=tuple(ids) if ids else None)
 
 
 def ingest(
@@ -107,7 +86,7 @@ def ingest(
     payload = {"read": report.read, "imported": report.imported, "duplicates": report.duplicates,
                "quarantined": report.quarantined, "near_duplicates": report.near_duplicates,
                "paraphrases": report.paraphrases, "paraphrase_check": report.paraphrase_check,
-               "files": report.files, "skipped_files": report.skipped_files,
+               "files": report.files, "skipped_files": report.skipped_files, "incomplete": report.incomplete,
                "errors": [{"file": e.file, "line": e.line, "reason": e.reason} for e in report.errors]}
 
     def human(console: Console) -> None:
@@ -116,6 +95,8 @@ def ingest(
                       f", paraphrases {report.paraphrases})")
         for path in report.skipped_files:
             console.print(f"  skipped (already ingested): {path}")
+        for line in report.incomplete:
+            console.print(f"  not finished: {line}", markup=False)
         for error in report.errors[:20]:
             console.print(f"  {error.file}: {error.reason}", markup=False)
         if report.quarantined > 20:
@@ -165,17 +146,15 @@ def examples_list(
     json: JsonOpt = False,
 ) -> None:
     """List examples (keyset pages: pass the printed next id as --after)."""
-    from lightdom_tui.curation.query import count_examples, page_examples
+    from lightdom_tui.usecases.curation import example_dict, page_examples
 
     ws = workspace_from(ctx)
     f = _filter(None, status, task_type, source, min_quality, max_quality, text)
     try:
-        with ws.session() as session:
-            total = count_examples(session, f)
-            rows = page_examples(session, f, after=after, limit=limit)
-            items = [_example_dict(r) for r in rows]
+        page = page_examples(ws, f, after=after, limit=limit, with_total=True)
     finally:
         ws.close()
+    total, items = page.total, [example_dict(r) for r in page.rows]
     next_after = items[-1]["id"] if len(items) == limit else None
 
     def human(console: Console) -> None:
@@ -195,25 +174,27 @@ def examples_list(
 def examples_show(ctx: typer.Context, example_id: Annotated[int, typer.Argument(help="Example id.")],
                   json: JsonOpt = False) -> None:
     """Show one example in full (messages and metadata)."""
-    from lightdom_tui.curation.examples import get_example
+    from lightdom_tui.usecases.curation import example_dict, get_examples
 
     ws = workspace_from(ctx)
     try:
-        with ws.session() as session:
-            data = _example_dict(get_example(session, example_id), full=True)
+        data = example_dict(get_examples(ws, [example_id])[0], full=True)
     finally:
         ws.close()
     emit(data, json)
 
 
-def _act(ctx: typer.Context, ids: list[int] | None, every: bool, f: Any, act: Any) -> dict[str, Any]:
+def _act(ctx: typer.Context, ids: list[int] | None, every: bool, f: Any, action: str,
+         reason: str | None = None) -> dict[str, Any]:
+    from lightdom_tui.usecases.curation import decide_examples
+
     if not ids and not every:
         raise LightdomError("selection: give example IDs, or --all with optional filters")
     if ids and every:
         raise LightdomError("selection: give IDs or --all, not both")
     ws = workspace_from(ctx)
     try:
-        result = act(ws, list(ids) if ids else f)
+        result = decide_examples(ws, action, list(ids) if ids else f, reason)
     finally:
         ws.close()
     return {"action": result.action, "changed": result.changed, "batch_id": result.batch_id}
@@ -225,10 +206,8 @@ def examples_approve(
     min_quality: MinQOpt = None, max_quality: MaxQOpt = None, text: TextOpt = None, json: JsonOpt = False,
 ) -> None:
     """Approve examples by id, or every example the filters select (--all)."""
-    from lightdom_tui.curation.actions import approve
-
     f = _filter(None, status, task_type, source, min_quality, max_quality, text)
-    data = _act(ctx, ids, every, f, approve)
+    data = _act(ctx, ids, every, f, "approve")
     emit(data, json, lambda c: c.print(f"approved {data['changed']} (undo: lightdom examples undo)"))
 
 
@@ -239,12 +218,10 @@ def examples_reject(
     min_quality: MinQOpt = None, max_quality: MaxQOpt = None, text: TextOpt = None, json: JsonOpt = False,
 ) -> None:
     """Reject examples with a reason, by id or every example the filters select (--all)."""
-    from lightdom_tui.curation.actions import reject
-
     if not reason.strip():
         raise LightdomError("--reason: a rejection needs a reason")
     f = _filter(None, status, task_type, source, min_quality, max_quality, text)
-    data = _act(ctx, ids, every, f, lambda ws, sel: reject(ws, sel, reason))
+    data = _act(ctx, ids, every, f, "reject", reason)
     emit(data, json, lambda c: c.print(f"rejected {data['changed']} (undo: lightdom examples undo)"))
 
 
@@ -257,29 +234,15 @@ def examples_edit(
     json: JsonOpt = False,
 ) -> None:
     """Correct an example: a new approved example linked to the original (the original is kept)."""
-    from lightdom_tui.curation.actions import edit_example
-    from lightdom_tui.curation.examples import example_messages, get_example
+    from lightdom_tui.usecases.curation import Correction, correct_example, read_messages_file
 
     if (messages_file is None) == (answer is None):
         raise LightdomError("edit: give exactly one of --messages FILE or --answer TEXT")
+    text = read_messages_file(messages_file) if messages_file is not None else None
     ws = workspace_from(ctx)
     try:
-        if messages_file is not None:
-            try:
-                messages = jsonlib.loads(messages_file.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise LightdomError(f"{messages_file}: {exc}") from None
-            if isinstance(messages, dict):
-                messages = messages.get("messages")
-            if not isinstance(messages, list):
-                raise LightdomError(f"{messages_file}: expected a list of messages or {{\"messages\": [...]}}")
-        else:
-            with ws.session() as session:
-                messages = example_messages(get_example(session, example_id))
-            if not messages or messages[-1]["role"] != "assistant":
-                raise LightdomError(f"example {example_id}: does not end with an assistant answer; use --messages")
-            messages[-1] = {**messages[-1], "content": answer}
-        result = edit_example(ws, example_id, messages, reason=reason)
+        result = correct_example(ws, Correction(example_id, text, answer, reason,
+                                                str(messages_file) if messages_file is not None else None))
     finally:
         ws.close()
     data = {"action": "edit", "original_id": example_id, "new_example_id": result.new_example_id,
@@ -289,7 +252,7 @@ def examples_edit(
 
 def examples_undo(ctx: typer.Context, json: JsonOpt = False) -> None:
     """Undo the last curation action (repeat to go further back)."""
-    from lightdom_tui.curation.actions import undo_last
+    from lightdom_tui.usecases.curation import undo_last
 
     ws = workspace_from(ctx)
     try:
@@ -302,12 +265,11 @@ def examples_undo(ctx: typer.Context, json: JsonOpt = False) -> None:
 
 def examples_stats(ctx: typer.Context, json: JsonOpt = False) -> None:
     """Counts by status, task type and source; duplicates, corrections, quarantine."""
-    from lightdom_tui.curation.examples import example_stats
+    from lightdom_tui.usecases.curation import example_stats
 
     ws = workspace_from(ctx)
     try:
-        with ws.session() as session:
-            stats = example_stats(session)
+        stats = example_stats(ws)
     finally:
         ws.close()
     emit(stats, json)
@@ -351,15 +313,6 @@ def rules_apply(
         f"unchanged {result.unchanged} of {result.examined} pending"))
 
 
-def _dataset_dict(dataset: Any) -> dict[str, Any]:
-    from lightdom_tui.db.jsoncol import loads
-
-    return {"id": dataset.id, "name": dataset.name, "version": dataset.version, "ref": f"{dataset.name}@{dataset.version}",
-            "created_at": str(dataset.created_at), "manifest_hash": dataset.manifest_hash, "seed": dataset.seed,
-            "split": dataset.split_ratio, "n_train": dataset.n_train, "n_validation": dataset.n_validation,
-            "rules": loads(dataset.rules_json, {}), "prompts": loads(dataset.prompts_json, {})}
-
-
 def dataset_build(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Dataset name (each build is a new version).")],
@@ -373,30 +326,26 @@ def dataset_build(
     json: JsonOpt = False,
 ) -> None:
     """Freeze the selected examples into an immutable dataset version with a seeded split."""
-    from lightdom_tui.curation.datasets import build_dataset
-    from lightdom_tui.curation.query import ExampleFilter
+    from lightdom_tui.usecases.curation import DatasetSpec, ExampleSelection, build_dataset
 
     ws = workspace_from(ctx)
     try:
-        dataset = build_dataset(ws, name, split=split, seed=seed, task_type=list(task_type) if task_type else None,
-                                status=None if status == "any" else status, anonymise=anonymise,
-                                filter=ExampleFilter(min_quality=min_quality))
+        data = build_dataset(ws, DatasetSpec(name, ExampleSelection(status=status, min_quality=min_quality), split,
+                                             seed, tuple(task_type) if task_type else None, anonymise))
     finally:
         ws.close()
-    data = _dataset_dict(dataset)
     emit(data, json, lambda c: c.print(
-        f"dataset {data['ref']}: {dataset.n_train} train / {dataset.n_validation} validation, "
-        f"manifest {dataset.manifest_hash[:12]}…"))
+        f"dataset {data['ref']}: {data['n_train']} train / {data['n_validation']} validation, "
+        f"manifest {data['manifest_hash'][:12]}…"))
 
 
 def dataset_list(ctx: typer.Context, json: JsonOpt = False) -> None:
     """Every dataset version, newest first."""
-    from lightdom_tui.curation.datasets import list_datasets
+    from lightdom_tui.usecases.curation import list_datasets
 
     ws = workspace_from(ctx)
     try:
-        with ws.session() as session:
-            items = [_dataset_dict(d) for d in list_datasets(session)]
+        items = list_datasets(ws)
     finally:
         ws.close()
 
@@ -415,12 +364,11 @@ def dataset_list(ctx: typer.Context, json: JsonOpt = False) -> None:
 def dataset_show(ctx: typer.Context, ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or id.")],
                  json: JsonOpt = False) -> None:
     """One dataset version: selection, split sizes, manifest hash, prompts."""
-    from lightdom_tui.curation.datasets import get_dataset
+    from lightdom_tui.usecases.curation import show_dataset
 
     ws = workspace_from(ctx)
     try:
-        with ws.session() as session:
-            data = _dataset_dict(get_dataset(session, ref))
+        data = show_dataset(ws, ref)
     finally:
         ws.close()
     emit(data, json)
@@ -500,16 +448,16 @@ def quarantine_list(
     json: JsonOpt = False,
 ) -> None:
     """Quarantined lines: file, line, reason and the raw text."""
-    from lightdom_tui.curation.quarantine import count_quarantine, list_quarantine
+    from lightdom_tui.usecases.curation import quarantine
 
     ws = workspace_from(ctx)
     try:
-        with ws.session() as session:
-            total = count_quarantine(session, file=file)
-            items = [{"id": r.id, "file": r.file, "line": r.line, "reason": r.reason, "raw": r.raw[:500],
-                      "created_at": str(r.created_at)} for r in list_quarantine(session, limit=limit, file=file)]
+        page = quarantine(ws, limit=limit, file=file)
     finally:
         ws.close()
+    total = page.total
+    items = [{"id": r.id, "file": r.file, "line": r.line, "reason": r.reason, "raw": r.raw[:500],
+              "created_at": str(r.created_at)} for r in page.rows]
 
     def human(console: Console) -> None:
         for item in items:

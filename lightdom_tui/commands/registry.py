@@ -19,10 +19,6 @@ TaskTypesOpt = Annotated[
 ]
 
 
-def _split_list(text: str | None) -> list[str]:
-    return [t.strip() for t in (text or "").split(",") if t.strip()]
-
-
 def register(app: typer.Typer) -> None:
     """Add the registry commands to the root app."""
     models_app = typer.Typer(help="Model versions, aliases and lineage.", no_args_is_help=True)
@@ -66,11 +62,9 @@ def register(app: typer.Typer) -> None:
 
 def models_list(ctx: typer.Context, json: JsonOpt = False) -> None:
     """List every model version with its aliases and deployments."""
-    from lightdom_tui.registry.catalog import list_models
+    from lightdom_tui.usecases.registry import list_models
 
-    workspace = workspace_from(ctx)
-    with workspace.session() as session:
-        models = list_models(session)
+    models = list_models(workspace_from(ctx))
 
     def human(console: Console) -> None:
         table = Table(title=f"{len(models)} model versions")
@@ -115,11 +109,9 @@ def models_show(
     json: JsonOpt = False,
 ) -> None:
     """Show one version with its lineage tree (parents, run, dataset@version + manifest hash)."""
-    from lightdom_tui.registry.catalog import show_model
+    from lightdom_tui.usecases.registry import show_model
 
-    workspace = workspace_from(ctx)
-    with workspace.session() as session:
-        detail = show_model(session, version)
+    detail = show_model(workspace_from(ctx), version)
     emit(detail, json, lambda c: _render_lineage(c, detail))
 
 
@@ -130,7 +122,7 @@ def models_add_base(
     json: JsonOpt = False,
 ) -> None:
     """Register a local base model in place (architecture read from config.json / GGUF metadata)."""
-    from lightdom_tui.registry.catalog import add_base
+    from lightdom_tui.usecases.registry import add_base
 
     summary = add_base(workspace_from(ctx), path, name=name)
     emit(summary, json, lambda c: c.print(
@@ -147,9 +139,9 @@ def models_promote(
     json: JsonOpt = False,
 ) -> None:
     """Point an alias at a version (atomic; the history keeps the previous holder)."""
-    from lightdom_tui.registry.aliases import promote
+    from lightdom_tui.usecases.registry import AliasMoveRequest, promote
 
-    move = promote(workspace_from(ctx), version, alias, reason=reason)
+    move = promote(workspace_from(ctx), AliasMoveRequest(alias, version, reason))
     text = (
         f"{move.alias}: {move.previous_version or '(unset)'} → {move.version}"
         if move.changed
@@ -165,9 +157,9 @@ def models_rollback(
     json: JsonOpt = False,
 ) -> None:
     """Move an alias back to its previous holder (atomic)."""
-    from lightdom_tui.registry.aliases import rollback
+    from lightdom_tui.usecases.registry import AliasMoveRequest, rollback_alias
 
-    move = rollback(workspace_from(ctx), alias, reason=reason)
+    move = rollback_alias(workspace_from(ctx), AliasMoveRequest(alias, None, reason))
     emit(move, json, lambda c: c.print(f"{move.alias}: {move.previous_version} → {move.version} (rolled back)"))
 
 
@@ -178,11 +170,9 @@ def models_history(
     json: JsonOpt = False,
 ) -> None:
     """Every alias move, newest first."""
-    from lightdom_tui.registry.aliases import alias_history
+    from lightdom_tui.usecases.registry import alias_history
 
-    workspace = workspace_from(ctx)
-    with workspace.session() as session:
-        history = alias_history(session, alias, limit)
+    history = alias_history(workspace_from(ctx), alias, limit)
 
     def human(console: Console) -> None:
         table = Table(title="alias history")
@@ -203,9 +193,9 @@ def models_delete(
     json: JsonOpt = False,
 ) -> None:
     """Delete a version that no alias, deployment, A/B test or child version uses."""
-    from lightdom_tui.registry.catalog import delete_model
+    from lightdom_tui.usecases.registry import delete_model
 
-    result = delete_model(workspace_from(ctx), version, remove_files=not keep_files)
+    result = delete_model(workspace_from(ctx), version, keep_files=keep_files)
     emit(result, json, lambda c: c.print(
         f"deleted {result.version}{' and its files' if result.files_removed else ''}"
     ))
@@ -225,10 +215,9 @@ def ab_create(
     json: JsonOpt = False,
 ) -> None:
     """Start an A/B test; the router splits matching requests by a hash of their key."""
-    from lightdom_tui.registry.ab import create_ab_test
+    from lightdom_tui.usecases.registry import ABTestRequest, create_ab_test
 
-    info = create_ab_test(workspace_from(ctx), a, b, split=split, task_types=_split_list(task_types),
-                          name=name, alias=alias)
+    info = create_ab_test(workspace_from(ctx), ABTestRequest(a, b, split, task_types, name, alias))
     emit(info, json, lambda c: c.print(
         f"A/B test #{info.id} '{info.name}': a={info.version_a} b={info.version_b} split={info.split} "
         f"task types: {', '.join(info.task_types) or 'all'}"
@@ -237,11 +226,9 @@ def ab_create(
 
 def ab_list(ctx: typer.Context, json: JsonOpt = False) -> None:
     """List A/B tests, newest first."""
-    from lightdom_tui.registry.ab import list_ab_tests
+    from lightdom_tui.usecases.registry import list_ab_tests
 
-    workspace = workspace_from(ctx)
-    with workspace.session() as session:
-        tests = list_ab_tests(session)
+    tests = list_ab_tests(workspace_from(ctx))
 
     def human(console: Console) -> None:
         table = Table(title="A/B tests")
@@ -266,11 +253,9 @@ def ab_report(
     json: JsonOpt = False,
 ) -> None:
     """Per-arm success rate with 95 % CIs, the two-proportion z-test, latency and a recommendation."""
-    from lightdom_tui.registry.ab import ab_report as build_report
+    from lightdom_tui.usecases.registry import ab_report as build_report
 
-    workspace = workspace_from(ctx)
-    with workspace.session() as session:
-        report = build_report(session, test, signals=_split_list(signals) or None)
+    report = build_report(workspace_from(ctx), test, signals)
 
     def human(console: Console) -> None:
         table = Table(title=f"A/B test '{report.test.name}' ({report.test.status})")
@@ -302,15 +287,10 @@ def ab_record(
     json: JsonOpt = False,
 ) -> None:
     """Record an external outcome for one arm."""
-    from lightdom_tui.registry.ab import get_ab_test, record_outcome
-    from lightdom_tui.registry.tx import write_session
+    from lightdom_tui.usecases.registry import OutcomeRequest, record_ab_outcome
 
-    workspace = workspace_from(ctx)
-    with write_session(workspace) as session:
-        found = get_ab_test(session, test)
-        outcome = record_outcome(session, found.id, arm, signal=signal, success=success, latency_ms=latency_ms,
-                                 request_key=request_key)
-        payload = {"id": outcome.id, "ab_test_id": found.id, "arm": arm, "signal": signal, "success": success}
+    payload = record_ab_outcome(workspace_from(ctx), OutcomeRequest(test, arm, success, signal, latency_ms,
+                                                                    request_key))
     emit(payload, json, lambda c: c.print(f"recorded outcome #{payload['id']} for arm {arm}"))
 
 
@@ -322,7 +302,7 @@ def ab_promote(
     json: JsonOpt = False,
 ) -> None:
     """End the test and move its alias to the winner (the recommended arm unless --arm)."""
-    from lightdom_tui.registry.ab import promote_ab
+    from lightdom_tui.usecases.registry import promote_ab
 
     result = promote_ab(workspace_from(ctx), test, arm=arm, alias=alias)
     emit(result, json, lambda c: c.print(
@@ -337,7 +317,7 @@ def ab_end(
     json: JsonOpt = False,
 ) -> None:
     """End a test without promoting anything."""
-    from lightdom_tui.registry.ab import end_ab_test
+    from lightdom_tui.usecases.registry import end_ab_test
 
     info = end_ab_test(workspace_from(ctx), test)
     emit(info, json, lambda c: c.print(f"A/B test '{info.name}' ended"))
@@ -374,6 +354,7 @@ def deploy(
     task_types: TaskTypesOpt = None,
     stage: Annotated[str | None, typer.Option("--stage", help="Rollout stage (default: the first).")] = None,
     task_type: Annotated[str | None, typer.Option("--task-type", help="rollback: only this task type.")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="rollback: why (kept in the history).")] = None,
     health: Annotated[str, typer.Option("--health", help="canary (generate) | load | none.")] = "canary",
     auto_rollback: Annotated[
         bool | None, typer.Option("--auto-rollback/--no-auto-rollback", help="Roll back on alert.")
@@ -381,31 +362,27 @@ def deploy(
     json: JsonOpt = False,
 ) -> None:
     """`deploy V [--task-types a,b]`, `deploy widen V [--task-types …]`, `deploy status`, `deploy rollback`."""
-    from lightdom_tui.registry import deploy as dep
+    from lightdom_tui.usecases import registry as uc
 
     workspace = workspace_from(ctx)
-    checks = {"canary": dep.canary_health_check, "load": dep.load_health_check, "none": dep.skip_health_check}
-    if health not in checks:
+    if health not in uc.HEALTH_CHECKS:
         raise LightdomError(f"--health {health}: expected canary, load or none")
     if target == "status":
-        status = dep.deploy_status(workspace)
+        status = uc.deploy_status(workspace)
         emit(status, json, lambda c: _render_deploy_status(c, status))
         return
     if target == "rollback":
-        result = dep.rollback(workspace, task_type, reason="manual rollback")
-        emit(result, json, lambda c: c.print(f"{result.message} in {result.elapsed_ms:.1f} ms"))
+        rolled = uc.rollback_deployment(workspace, uc.DeployRollbackRequest(task_type, reason))
+        emit(rolled, json, lambda c: c.print(f"{rolled.message} in {rolled.elapsed_ms:.1f} ms"))
         return
     if target == "widen":
         if not version:
             raise LightdomError("deploy widen: name the version, e.g. `lightdom deploy widen my-model`")
-        widened = dep.widen(workspace, version, _split_list(task_types),
-                            health_check=None if health == "canary" else checks[health])
-        _emit_deploy(widened, json)
+        _emit_deploy(uc.deploy(workspace, uc.DeployRequest(version, task_types, health=health, widen=True)), json)
         return
     if version:
         raise LightdomError(f"deploy {target} {version}: unexpected second argument")
-    result = dep.deploy(workspace, target, _split_list(task_types), stage, health_check=checks[health],
-                        auto_rollback=auto_rollback)
+    result = uc.deploy(workspace, uc.DeployRequest(target, task_types, stage, health, auto_rollback))
     _emit_deploy(result, json)
     if not result.ok:
         raise typer.Exit(1)
@@ -433,18 +410,16 @@ def alerts(
     json: JsonOpt = False,
 ) -> None:
     """Show monitoring alerts; --check computes rolling metrics per deployment first."""
-    from lightdom_tui.registry import monitoring
+    from lightdom_tui.usecases.registry import alerts as read_alerts
 
-    workspace = workspace_from(ctx)
+    result = read_alerts(workspace_from(ctx), check=check, ack=ack, include_acknowledged=show_all,
+                         auto_rollback=auto_rollback)
     payload: dict[str, Any] = {}
     if check:
-        result = monitoring.check_deployments(workspace, auto_rollback=auto_rollback)
-        payload.update({"metrics": result.metrics, "new_alerts": result.new_alerts,
-                        "rolled_back": result.rolled_back})
+        payload.update({"metrics": result.metrics, "new_alerts": result.new_alerts, "rolled_back": result.rolled_back})
     if ack:
-        payload["acknowledged"] = monitoring.acknowledge_alerts(workspace)
-    with workspace.session() as session:
-        payload["alerts"] = monitoring.list_alerts(session, include_acknowledged=show_all)
+        payload["acknowledged"] = result.acknowledged
+    payload["alerts"] = result.alerts
 
     def human(console: Console) -> None:
         for m in payload.get("metrics", []):
@@ -487,18 +462,16 @@ def evaluate(
     json: JsonOpt = False,
 ) -> None:
     """Evaluate a version on a references file or a dataset's validation split; or --compare V1 V2."""
-    from lightdom_tui.registry import evaluation
+    from lightdom_tui.usecases import registry as uc
 
     workspace = workspace_from(ctx)
     if compare:
-        with workspace.session() as session:
-            table = evaluation.compare(session, compare[0], compare[1], task_type=task_type)
+        table = uc.compare(workspace, compare[0], compare[1], task_type=task_type)
         emit(table, json, lambda c: _render_compare(c, table))
         return
     if not version:
         raise LightdomError("eval: name a version (or use --compare V1 V2)")
-    result = evaluation.evaluate(workspace, version, dataset=dataset, references=references,
-                                 task_type=task_type, limit=limit)
+    result = uc.evaluate(workspace, uc.EvaluationRequest(version, dataset, references, task_type, limit))
     emit(result, json, lambda c: _render_eval(c, result))
 
 
@@ -534,11 +507,10 @@ def simulate(
     json: JsonOpt = False,
 ) -> None:
     """Dry-run: replay logged (or a dataset's) prompts through a candidate; nothing live is touched."""
-    from lightdom_tui.curation.rules import AutoRules
-    from lightdom_tui.registry.simulate import simulate as run_simulation
+    from lightdom_tui.usecases.registry import simulate as run_simulation
 
-    rules = AutoRules(min_confidence=min_confidence, min_quality=min_quality)
-    result = run_simulation(workspace_from(ctx), version, dataset=dataset, limit=limit, rules=rules)
+    result = run_simulation(workspace_from(ctx), version, dataset=dataset, limit=limit, min_confidence=min_confidence,
+                            min_quality=min_quality)
 
     def human(console: Console) -> None:
         table = Table(title=f"simulation of {result.version} on {result.n} prompts ({result.source})")

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lightdom_tui.commands._common import JsonOpt, emit, err_console, workspace_from
+from lightdom_tui.commands._common import JsonOpt, emit, err_console, home_option, workspace_from
 
 if TYPE_CHECKING:  # pragma: no cover
     from lightdom_tui.training.callbacks import TrainingCallback
@@ -75,6 +75,9 @@ def _result_human(result: Any) -> Any:
         for key in ("steps", "best_eval_loss", "tokens_per_sec", "truncated", "dropped_too_long"):
             if key in result.metrics:
                 console.print(f"  {key}: {result.metrics[key]}")
+        if result.next_command:
+            console.print("next, export it to GGUF:", markup=False)
+            console.print(f"  {result.next_command}", markup=False, soft_wrap=True)
 
     return human
 
@@ -105,53 +108,36 @@ def train(
     json: JsonOpt = False,
 ) -> None:
     """Fine-tune a base model on a dataset version (LoRA / QLoRA), recording the run."""
-    from lightdom_tui.training.config import TrainRequest
+    from lightdom_tui.usecases import training as uc
 
     workspace = workspace_from(ctx)
+    home = home_option(ctx)
     overrides = {
         "max_steps": max_steps, "epochs": epochs, "save_steps": save_steps, "eval_steps": eval_steps,
         "learning_rate": learning_rate, "max_seq_len": max_seq_len, "batch_size": batch_size,
         "grad_accum": grad_accum, "lora_r": lora_r, "seed": seed, "early_stopping_patience": patience,
         "packing": packing, "gradient_checkpointing": gradient_checkpointing,
     }
-    request = TrainRequest(
-        dataset=dataset, base=base, preset=preset, method=method,
-        overrides={k: v for k, v in overrides.items() if v is not None}, adapter_name=name, force=force,
-    )
+    spec = uc.TrainingSpec(dataset=dataset, base=base, preset=preset, method=method, overrides=overrides,
+                           adapter_name=name, force=force)
     if export_script is not None:
-        from lightdom_tui.training.scripts import export_script as export
-
-        exported = export(workspace, request, export_script)
+        exported = uc.export_training_script(workspace, spec, export_script)
         emit(exported, json, lambda c: c.print(f"wrote {exported.script} and {exported.config}"))
         return
     if accelerate:
-        from lightdom_tui.training.accelerate_launch import train_with_accelerate
-
-        result = train_with_accelerate(workspace, request)
+        result = uc.train_with_accelerate(workspace, spec, home=home)
         emit(result, json, _result_human(result))
         return
-    from lightdom_tui.training.trainer import train as run_train
-
     if not json:
-        _show_estimate(workspace, request)
-    result = run_train(workspace, request, callbacks=_progress_callback(json))
+        # the memory estimate before the (possibly long) model load
+        err_console.print(uc.plan_training(workspace, spec).summary(), markup=False)
+    result = uc.train(workspace, spec, callbacks=_progress_callback(json), home=home)
     emit(result, json, _result_human(result))
-
-
-def _show_estimate(workspace: Any, request: Any) -> None:
-    """Print the memory estimate before the (possibly long) model load."""
-    from lightdom_tui.modelio.load import default_device, resolve_base
-    from lightdom_tui.training.trainer import plan_memory, resolve_config
-
-    config, preset = resolve_config(workspace, request)
-    base = resolve_base(workspace, request.base or workspace.settings.training.base)
-    estimate = plan_memory(base, config, default_device())
-    err_console.print(f"preset {preset}, method {config.method}, base {base.name}: {estimate.summary()}")
 
 
 def runs_list(ctx: typer.Context, json: JsonOpt = False) -> None:
     """Training runs, newest first."""
-    from lightdom_tui.training.runs import list_runs
+    from lightdom_tui.usecases.training import list_runs
 
     runs = list_runs(workspace_from(ctx))
 
@@ -168,7 +154,7 @@ def runs_list(ctx: typer.Context, json: JsonOpt = False) -> None:
 
 def runs_show(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="Run id.")], json: JsonOpt = False) -> None:
     """A run's record, config and metric curve."""
-    from lightdom_tui.training.runs import show_run
+    from lightdom_tui.usecases.training import show_run
 
     detail = show_run(workspace_from(ctx), run_id)
 
@@ -187,15 +173,15 @@ def runs_show(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="Ru
 
 def runs_resume(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="Run id.")], json: JsonOpt = False) -> None:
     """Continue a crashed, failed or cancelled run from its last checkpoint."""
-    from lightdom_tui.training.runs import resume_run
+    from lightdom_tui.usecases.training import resume_run
 
-    result = resume_run(workspace_from(ctx), run_id, callbacks=_progress_callback(json))
+    result = resume_run(workspace_from(ctx), run_id, callbacks=_progress_callback(json), home=home_option(ctx))
     emit(result, json, _result_human(result))
 
 
 def runs_cancel(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="Run id.")], json: JsonOpt = False) -> None:
     """Ask a running run to stop at its next step (keeps its last checkpoint)."""
-    from lightdom_tui.training.runs import request_cancel
+    from lightdom_tui.usecases.training import cancel_run
 
-    summary = request_cancel(workspace_from(ctx), run_id)
+    summary = cancel_run(workspace_from(ctx), run_id)
     emit(summary, json, lambda c: c.print(f"run {summary.id}: cancel requested ({summary.status})"))

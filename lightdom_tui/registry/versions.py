@@ -114,13 +114,35 @@ def register_version(
     return record
 
 
+def _run_adapter(session: Session, run_id: int) -> ModelVersion | None:
+    """The adapter version a training run produced, if any."""
+    from lightdom_tui.db.models import TrainingRun
+
+    run = session.get(TrainingRun, run_id)
+    if run is None or run.adapter_version_id is None:
+        return None
+    return session.get(ModelVersion, run.adapter_version_id)
+
+
 def find_version(session: Session, ref: str | int) -> ModelVersion | None:
-    """A version by id, exact version name, or alias name; None when nothing matches."""
-    if row_id(ref) is not None:
-        found = session.get(ModelVersion, row_id(ref))
-        if found is not None:
-            return found
-    ref = str(ref)
+    """A version by ``run:ID`` (the run's adapter), exact name, alias or id; None when nothing matches.
+
+    An ``int`` is a version id (callers inside the code). A bare number typed by a user
+    may mean a version id or a training run: when both exist and differ it is refused,
+    naming both candidates, rather than guessed (``export 1`` must not silently export
+    the base model when run 1's adapter was meant).
+    """
+    if isinstance(ref, int):
+        return session.get(ModelVersion, ref)
+    ref = str(ref).strip()
+    if ref.startswith("run:"):
+        number = ref[len("run:"):]
+        if row_id(number) is None:
+            raise LightdomError(f"model '{ref}': run:ID needs a run number, e.g. run:3")
+        found = _run_adapter(session, int(number))
+        if found is None:
+            raise LightdomError(f"model '{ref}': training run {number} has no adapter (see `lightdom runs list`)")
+        return found
     found = session.exec(select(ModelVersion).where(ModelVersion.version == ref)).first()
     alias = session.exec(select(Alias).where(Alias.name == ref)).first()
     if found is not None and alias is not None and alias.version_id != found.id:
@@ -133,6 +155,14 @@ def find_version(session: Session, ref: str | int) -> ModelVersion | None:
         return found
     if alias is not None:
         return session.get(ModelVersion, alias.version_id)
+    if row_id(ref) is not None:
+        by_id, by_run = session.get(ModelVersion, int(ref)), _run_adapter(session, int(ref))
+        if by_id is not None and by_run is not None and by_id.id != by_run.id:
+            raise LightdomError(
+                f"model '{ref}' is ambiguous: version #{ref} ({by_id.version}) or run:{ref} "
+                f"(its adapter {by_run.version}); write the version name or run:{ref}"
+            )
+        return by_id or by_run
     return None
 
 

@@ -2,7 +2,7 @@
 
 The app coordinates: it owns the pane switcher, the status bar, the global
 bindings and the modal screens. Each pane is its own module under ``widgets/``
-and calls services in thread workers; nothing here touches the database.
+and calls use cases in thread workers; nothing here touches the database.
 """
 
 from __future__ import annotations
@@ -118,8 +118,11 @@ class LightdomApp(App[None]):
 
     @on(DataChanged)
     def _data_changed(self, message: DataChanged) -> None:
-        if message.area in ("registry", "deploy"):
-            self.query_one(StatusBar).reload()
+        """The refresh bus: every pane built so far, and the status bar, re-read what they show."""
+        for pane in self.query(Pane):
+            if pane.built:
+                pane.data_changed(message.area)
+        self.query_one(StatusBar).reload()
 
     # ----------------------------------------------------------------- screens
 

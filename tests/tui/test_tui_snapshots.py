@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from lightdom_tui.tui import status
+from lightdom_tui.usecases import status
 from lightdom_tui.tui.app import create_app
 from tests.tui.conftest import settle
 from tests.tui.snapshot_data import seed_all

@@ -45,7 +45,7 @@ async def test_train_and_watch_the_plot(workspace, tiny_model_dir) -> None:  # n
         await pilot.press("n")
         await pilot.pause()
         await pilot.press("d", "tab", "home", "ctrl+k", *"tiny", "tab", "home", "ctrl+k", *"tiny-cpu", "tab",
-                          "4", "enter")
+                          "4", "tab", "2", "tab", "2", "enter")
         await wait_until(pilot, lambda: "memory estimate" in str(app.screen.query(".dialog-text").first().render())
                          if app.screen.query(".dialog-text") else False)
         await pilot.press("y")

@@ -14,14 +14,15 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-from lightdom_tui.tui.services import service
 
 KEYRING_TIMEOUT_S = 5.0
 
 
 def store_key(provider: str, key: str, timeout_s: float = KEYRING_TIMEOUT_S) -> None:
-    """Store ``key`` for ``provider`` via the serving secrets service (which gives up after ``timeout_s``)."""
-    service("serving.secrets").set_api_key(provider, key, timeout_s=timeout_s)
+    """Store ``key`` for ``provider`` in the keyring (the use case gives up after ``timeout_s``)."""
+    from lightdom_tui.usecases.status import store_api_key
+
+    store_api_key(provider, key, timeout_s)
 
 
 class ApiKeyScreen(ModalScreen[bool]):

@@ -1,23 +1,13 @@
-"""What every pane shares: the workspace, worker error reporting and the "needs <module>" notice."""
+"""What every pane shares: the workspace, worker error reporting, notices and the refresh bus."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
-from lightdom_tui.tui.messages import ServiceNeeded
-from lightdom_tui.tui.services import ServiceMissing, missing
+from lightdom_tui.tui.messages import Notice
 from lightdom_tui.workspace import Workspace
-
-
-class NeedsNotice(Static):
-    """Says plainly which service module a pane is waiting for (never fake data)."""
-
-    def __init__(self, modules: list[str], what: str) -> None:
-        text = f"[b]needs {', '.join(modules)}[/b]\n{what} is not available in this build yet."
-        super().__init__(text, classes="needs-notice")
 
 
 class WorkerErrors:
@@ -32,9 +22,6 @@ class WorkerErrors:
         if event.state != WorkerState.ERROR or event.worker.error is None:
             return
         error = event.worker.error
-        if isinstance(error, ServiceMissing):
-            self.post_message(ServiceNeeded(error.module))  # type: ignore[attr-defined]
-            return
         self.app.show_error(  # type: ignore[attr-defined]
             f"{event.worker.name} failed", f"{type(error).__name__}: {error}"
         )
@@ -47,9 +34,6 @@ class Pane(WorkerErrors, Vertical):
     styles and lays out only the pane on screen.
     """
 
-    #: service modules (relative to lightdom_tui) without which the pane cannot work
-    REQUIRES: tuple[str, ...] = ()
-    WHAT = "This pane"
     LAZY = True
 
     def __init__(self, workspace: Workspace, **kwargs) -> None:  # noqa: ANN003
@@ -58,18 +42,15 @@ class Pane(WorkerErrors, Vertical):
         self.built = not self.LAZY
 
     def compose(self) -> ComposeResult:
-        absent = self.missing_services()
-        if absent:
-            yield NeedsNotice(absent, self.WHAT)
-        elif self.built:
+        if self.built:
             yield from self.compose_pane()
 
     def compose_pane(self) -> ComposeResult:
-        """The pane's widgets (only called once its services are present)."""
+        """The pane's widgets (built the first time the pane is shown)."""
         return iter(())
 
     def on_mount(self) -> None:
-        if self.built and not self.missing_services():
+        if self.built:
             self.on_built()
 
     def on_built(self) -> None:
@@ -77,19 +58,21 @@ class Pane(WorkerErrors, Vertical):
 
     async def activate(self) -> None:
         """Called when the pane is shown: build it the first time, then refresh and focus it."""
-        if not self.built and not self.missing_services():
+        if not self.built:
             self.built = True
             await self.recompose()
             self.on_built()
         self.on_shown()
         self.focus_main()
 
-    def missing_services(self) -> list[str]:
-        """Required service modules that are absent."""
-        return missing(*self.REQUIRES)
+    def on_notice(self, message: Notice) -> None:
+        """Show a worker's one-line notice."""
+        message.stop()
+        self.notify(message.text, severity=message.severity)  # type: ignore[arg-type]
 
-    def on_service_needed(self, message: ServiceNeeded) -> None:
-        self.notify(f"needs {message.module}", severity="warning")
+    def data_changed(self, area: str) -> None:
+        """The refresh bus (the app calls this on every built pane after any write): re-read what is shown."""
+        self.refresh_data()
 
     def palette_commands(self) -> list[tuple[str, str, str]]:
         """(name, help, action) the command palette offers while this pane is shown."""

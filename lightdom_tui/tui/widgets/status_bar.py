@@ -5,7 +5,8 @@ from __future__ import annotations
 from textual import work
 from textual.widgets import Static
 
-from lightdom_tui.tui.messages import StatusInfo, StatusLoaded
+from lightdom_tui.tui.messages import StatusLoaded
+from lightdom_tui.usecases.status import StatusInfo
 from lightdom_tui.tui.widgets.pane import WorkerErrors
 from lightdom_tui.workspace import Workspace
 
@@ -26,7 +27,7 @@ class StatusBar(WorkerErrors, Static):
 
     @work(thread=True, exclusive=True, group="status", exit_on_error=False)
     def _load(self) -> None:
-        from lightdom_tui.tui.status import read_status
+        from lightdom_tui.usecases.status import read_status
 
         self.post_message(StatusLoaded(read_status(self.workspace)))
 

@@ -6,24 +6,32 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from lightdom_tui.errors import LightdomError
 from lightdom_tui.tui.screens.form import FormField
-from lightdom_tui.tui.services import service
+from lightdom_tui.usecases.campaign import (
+    WORKFLOW_DEFAULT_STATUS,
+    NodeChange,
+    NodeCreated,
+    NodeSpec,
+    delete_node,
+    get_node,
+    list_nodes,
+)
+from lightdom_tui.usecases.campaign import create_node as create
+from lightdom_tui.usecases.campaign import update_node as update
 from lightdom_tui.workspace import Workspace
 
 KINDS = ("campaign", "workflow", "service", "datastream", "attribute")
 CHILD = {"root": "campaign", "campaign": "workflow", "workflow": "service", "service": "datastream",
          "datastream": "attribute"}
 ICON = {"campaign": "◆", "workflow": "⚙", "service": "⇄", "datastream": "≋", "attribute": "•"}
-MODEL = {"campaign": "Campaign", "workflow": "Workflow", "service": "Service", "datastream": "DataStream",
-         "attribute": "Attribute"}
 
-# Editable fields per kind: (key, label, placeholder). JSON fields are passed as text; the service parses them.
+# Editable fields per kind: (key, label, placeholder). JSON fields are passed as text; the use case parses them.
 FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "campaign": (("name", "name", ""), ("description", "description", ""),
                  ("status", "status", "draft / active / paused / done")),
     "workflow": (("name", "name", ""), ("trigger", "trigger", "manual / schedule / webhook / file"),
                  ("trigger_config", "trigger config (JSON)", '{"cron": "0 * * * *", "timezone": "UTC"}'),
+                 ("status", "status", "draft / active / paused / disabled (only active ones run)"),
                  ("concurrency", "concurrency", "4")),
     "service": (("name", "name", ""), ("type", "type", "http / html / file / llm"),
                 ("config", "config (JSON)", '{"urls": ["https://…"]}')),
@@ -34,9 +42,8 @@ FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
                   ("description", "description", ""), ("selector", "selector", "CSS selector or JSON path"),
                   ("validation", "validation (JSON)", "{}")),
 }
-# The row column holding each JSON field's current value.
-JSON_COLUMNS = {"trigger_config": "trigger_config_json", "config": "config_json",
-                "transformations": "transformations_json", "validation": "validation_json"}
+# What a new node's form starts with (the use case's own defaults, shown so they can be changed).
+DEFAULTS = {"workflow": {"trigger": "manual", "status": WORKFLOW_DEFAULT_STATUS, "concurrency": "4"}}
 
 
 @dataclass(frozen=True)
@@ -48,73 +55,37 @@ class NodeRef:
     name: str
 
 
-def tree() -> Any:
-    """The orchestration tree service."""
-    return service("orchestration.tree")
-
-
 def list_children(workspace: Workspace, parent: NodeRef) -> list[NodeRef]:
-    """Children of ``parent`` via the tree service's list_* functions."""
-    t = tree()
+    """Children of ``parent`` (one use case call)."""
     kind = CHILD[parent.kind]
-    with workspace.session() as session:
-        rows = {
-            "campaign": lambda: t.list_campaigns(session),
-            "workflow": lambda: t.list_workflows(session, parent.id),
-            "service": lambda: t.list_services(session, parent.id),
-            "datastream": lambda: t.list_datastreams(session, parent.id),
-            "attribute": lambda: t.list_attributes(session, parent.id),
-        }[kind]()
-        return [NodeRef(kind, row.id, row.name) for row in rows]
+    return [NodeRef(kind, n.id, n.name) for n in list_nodes(workspace, kind, parent.id)]
 
 
-def load_row(workspace: Workspace, node: NodeRef) -> Any:
-    """The database row of a node (for the detail panel and the edit form)."""
-    from lightdom_tui.db import models
-
-    with workspace.session() as session:
-        return tree().get_node(session, getattr(models, MODEL[node.kind]), node.id)
+def load_row(workspace: Workspace, node: NodeRef) -> dict[str, Any]:
+    """The node's row as plain data (for the detail panel and the edit form)."""
+    assert node.id is not None
+    return get_node(workspace, node.kind, node.id).row
 
 
-def form_fields(kind: str, row: Any | None = None) -> list[FormField]:
+def _text(value: Any) -> str:
+    """A row value as form text (JSON fields as compact JSON)."""
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def form_fields(kind: str, row: dict[str, Any] | None = None) -> list[FormField]:
     """The form for creating (``row`` None) or editing a node."""
-    fields = []
-    for key, label, placeholder in FIELDS[kind]:
-        value = ""
-        if row is not None:
-            raw = getattr(row, JSON_COLUMNS.get(key, key), "")
-            value = "" if raw is None else str(raw)
-        fields.append(FormField(key, label, value, placeholder))
-    return fields
+    start = row if row is not None else DEFAULTS.get(kind, {})
+    return [FormField(key, label, _text(start.get(key)), placeholder) for key, label, placeholder in FIELDS[kind]]
 
 
-def _typed(kind: str, values: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, text in values.items():
-        if key == "concurrency":
-            try:
-                out[key] = int(text or "4")
-            except ValueError:
-                raise LightdomError(f"{kind}.concurrency: {text!r} is not a whole number") from None
-        elif key in JSON_COLUMNS:
-            out[key] = text.strip() or None
-        else:
-            out[key] = text
-    return out
-
-
-def create_node(workspace: Workspace, kind: str, parent: NodeRef, values: dict[str, str]) -> NodeRef:
-    """Create a ``kind`` under ``parent`` with the form's values (the service validates)."""
-    t = tree()
-    data = {k: v for k, v in _typed(kind, values).items() if v not in (None, "")}
-    name = data.pop("name", "")
-    with workspace.session() as session:
-        if kind == "campaign":
-            row = t.create_campaign(session, name, **data)
-        else:
-            row = getattr(t, f"create_{kind}")(session, parent.id, name, **data)
-        session.flush()
-        return NodeRef(kind, row.id, row.name)
+def create_node(workspace: Workspace, kind: str, parent: NodeRef, values: dict[str, str]) -> NodeCreated:
+    """Create a ``kind`` under ``parent`` with the form's values (the use case parses and validates)."""
+    data = {k: v for k, v in values.items() if k != "name"}
+    return create(workspace, NodeSpec(kind, parent.id, values.get("name", ""), data))
 
 
 def update_node(workspace: Workspace, node: NodeRef, values: dict[str, str], original: dict[str, str]) -> NodeRef:
@@ -122,30 +93,27 @@ def update_node(workspace: Workspace, node: NodeRef, values: dict[str, str], ori
     changed = {k: v for k, v in values.items() if v != original.get(k)}
     if not changed:
         return node
-    with workspace.session() as session:
-        row = getattr(tree(), f"update_{node.kind}")(session, node.id, **_typed(node.kind, changed))
-        return NodeRef(node.kind, row.id, row.name)
+    assert node.id is not None
+    updated = update(workspace, NodeChange(node.kind, node.id, changed))
+    return NodeRef(node.kind, updated.id, updated.name)
 
 
 def delete(workspace: Workspace, node: NodeRef, confirm: bool) -> Any:
     """Delete a node; without ``confirm`` a node with children raises ConfirmationRequired (with counts)."""
-    with workspace.session() as session:
-        return tree().delete_node(session, node.kind, node.id, confirm=confirm)
+    assert node.id is not None
+    return delete_node(workspace, node.kind, node.id, confirm=confirm)
 
 
-def describe(node: NodeRef, row: Any) -> str:
+def describe(node: NodeRef, row: dict[str, Any]) -> str:
     """Detail panel text for a node's row."""
-    lines = [f"[b]{node.kind} #{node.id} · {row.name}[/b]"]
+    lines = [f"[b]{node.kind} #{node.id} · {row['name']}[/b]"]
     for key, label, _ in FIELDS[node.kind]:
         if key == "name":
             continue
-        value = getattr(row, JSON_COLUMNS.get(key, key), None)
-        if key in JSON_COLUMNS and value:
-            try:
-                value = json.dumps(json.loads(value), ensure_ascii=False)
-            except ValueError:
-                pass
-        lines.append(f"{label}: {value if value not in (None, '') else '–'}")
+        value = _text(row.get(key))
+        lines.append(f"{label}: {value if value else '–'}")
+    if node.kind == "workflow" and row.get("trigger") == "webhook":
+        lines.append(f"webhook token: {'set' if row.get('webhook_token_set') else 'none (CLI: workflow token)'}")
     if node.kind == "attribute":
-        lines.append(f"generated by: {row.generated_by}")
+        lines.append(f"generated by: {row.get('generated_by')}")
     return "\n".join(lines)

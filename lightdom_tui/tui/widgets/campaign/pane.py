@@ -12,9 +12,19 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Log, Static, Tree
 from textual.widgets.tree import TreeNode
 
-from lightdom_tui.tui.messages import Loaded
+from lightdom_tui.tui.messages import (
+    ChildrenLoaded,
+    DataChanged,
+    DecisionRequested,
+    DeleteNeedsConfirmation,
+    NodeChanged,
+    NodeLoaded,
+    Notice,
+    SuggestionsLoaded,
+    WorkflowLogLoaded,
+    WorkflowRunFinished,
+)
 from lightdom_tui.tui.screens.form import FormField, FormScreen
-from lightdom_tui.tui.services import service
 from lightdom_tui.tui.widgets.campaign import nodes
 from lightdom_tui.tui.widgets.campaign.nodes import CHILD, ICON, NodeRef
 from lightdom_tui.tui.widgets.pane import Pane
@@ -36,14 +46,12 @@ class SuggestionTable(DataTable):
         """Hand the decision to the pane (it owns the workers)."""
         if self.row_count and self.cursor_row is not None:
             key = self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
-            self.post_message(Loaded("decide", (decision, int(key))))
+            self.post_message(DecisionRequested(decision, int(key)))
 
 
 class CampaignPane(Pane):
     """Campaign → workflow → service → data stream → attribute; suggestions and workflow runs."""
 
-    REQUIRES = ("orchestration.tree", "orchestration.suggest", "orchestration.executor")
-    WHAT = "The campaign tree"
     BINDINGS = [
         Binding("c", "new_campaign", "New campaign", id="campaign.new_campaign"),
         Binding("n", "new_child", "New child", id="campaign.new_child"),
@@ -82,7 +90,7 @@ class CampaignPane(Pane):
         self._load_children(self.query_one(Tree).root)
 
     def focus_main(self) -> None:
-        if not self.missing_services():
+        if self.built:
             self.query_one(Tree).focus()
 
     def palette_commands(self) -> list[tuple[str, str, str]]:
@@ -116,7 +124,7 @@ class CampaignPane(Pane):
         assert ref is not None
 
         def work() -> None:
-            self.post_message(Loaded("children", (node, nodes.list_children(self.workspace, ref))))
+            self.post_message(ChildrenLoaded(node, nodes.list_children(self.workspace, ref)))
 
         self.run_worker(work, thread=True, name=f"load {CHILD[ref.kind]}s", group=f"tree-{id(node)}",
                         exclusive=True, exit_on_error=False)
@@ -158,24 +166,22 @@ class CampaignPane(Pane):
 
     @work(thread=True, exclusive=True, group="campaign-detail", name="load node", exit_on_error=False)
     def _load_detail(self, ref: NodeRef) -> None:
-        row = nodes.load_row(self.workspace, ref)
-        self.post_message(Loaded("detail", (ref, row), replaceable=True))
+        self.post_message(NodeLoaded(ref, nodes.load_row(self.workspace, ref)))
         if ref.kind == "datastream":
             self._post_suggestions(ref.id)
         if ref.kind == "workflow":
             self._post_logs(ref.id)
 
     def _post_suggestions(self, datastream_id: int) -> None:
-        suggest = service("orchestration.suggest")
-        with self.workspace.session() as session:
-            rows = suggest.list_suggestions(session, datastream_id, "pending")
-        self.post_message(Loaded("suggestions", (datastream_id, rows), replaceable=True))
+        from lightdom_tui.usecases.campaign import list_suggestions
+
+        self.post_message(SuggestionsLoaded(datastream_id, list_suggestions(self.workspace, datastream_id)))
 
     def _post_logs(self, workflow_id: int) -> None:
-        executor = service("orchestration.executor")
-        with self.workspace.session() as session:
-            lines = executor.run_logs(session, workflow_id=workflow_id, limit=200)
-        self.post_message(Loaded("logs", (workflow_id, [f"{x.level:5} {x.message}" for x in lines]), replaceable=True))
+        from lightdom_tui.usecases.campaign import workflow_logs
+
+        lines = workflow_logs(self.workspace, workflow_id, limit=200)
+        self.post_message(WorkflowLogLoaded(workflow_id, [f"{x.level:5} {x.message}" for x in lines]))
 
     # ------------------------------------------------------------------ create / edit / delete
 
@@ -199,8 +205,17 @@ class CampaignPane(Pane):
 
     @work(thread=True, group="campaign-write", name="create node", exit_on_error=False)
     def _do_create(self, kind: str, parent: NodeRef, values: dict[str, str]) -> None:
-        ref = nodes.create_node(self.workspace, kind, parent, values)
-        self.post_message(Loaded("changed", (parent, ref)))
+        created = nodes.create_node(self.workspace, kind, parent, values)
+        self.post_message(NodeChanged(parent, NodeRef(kind, created.id, created.name)))
+        for note in created.notes:
+            self.post_message(Notice(note, "warning"))
+        if created.webhook_token:
+            token = created.webhook_token
+            self.app.call_from_thread(
+                self.app.prompt,  # type: ignore[attr-defined]
+                f"Webhook token of workflow #{created.id}: shown once, copy it now (only its hash is kept)",
+                lambda _text: None, title="Webhook token", value=token,
+            )
 
     def action_edit_node(self) -> None:
         """Edit the selected node's fields."""
@@ -219,7 +234,7 @@ class CampaignPane(Pane):
     @work(thread=True, group="campaign-write", name="update node", exit_on_error=False)
     def _do_update(self, ref: NodeRef, values: dict[str, str], original: dict[str, str]) -> None:
         updated = nodes.update_node(self.workspace, ref, values, original)
-        self.post_message(Loaded("changed", (self._parent_ref(ref), updated)))
+        self.post_message(NodeChanged(self._parent_ref(ref), updated))
 
     def _parent_ref(self, ref: NodeRef) -> NodeRef:
         node = self._node_of(ref)
@@ -235,13 +250,14 @@ class CampaignPane(Pane):
 
     @work(thread=True, group="campaign-write", name="delete node", exit_on_error=False)
     def _do_delete(self, ref: NodeRef, confirm: bool) -> None:
-        tree_service = nodes.tree()
+        from lightdom_tui.orchestration.tree import ConfirmationRequired
+
         try:
             nodes.delete(self.workspace, ref, confirm)
-        except tree_service.ConfirmationRequired as exc:
-            self.post_message(Loaded("confirm-delete", (ref, exc.counts)))
+        except ConfirmationRequired as exc:
+            self.post_message(DeleteNeedsConfirmation(ref, exc.counts))
             return
-        self.post_message(Loaded("changed", (self._parent_ref(ref), None)))
+        self.post_message(NodeChanged(self._parent_ref(ref), None))
 
     # ------------------------------------------------------------------ suggestions
 
@@ -258,45 +274,56 @@ class CampaignPane(Pane):
 
     @work(thread=True, exclusive=True, group="suggest", name="suggest attributes", exit_on_error=False)
     def _suggest(self, ref: NodeRef, topic: str) -> None:
-        self.post_message(Loaded("notify", f"asking the model about {topic!r}…"))
-        result = service("orchestration.suggest").suggest_attributes(self.workspace, ref.id, topic, 5)
-        self.post_message(Loaded(
-            "notify", f"{len(result.suggestions)} suggestion(s) from {result.model} ({result.engine}, "
-                      f"{result.latency_ms:.0f} ms)"))
+        from lightdom_tui.usecases.campaign import suggest_attributes
+
+        self.post_message(Notice(f"asking the model about {topic!r}…"))
+        result = suggest_attributes(self.workspace, ref.id, topic, 5)
+        self.post_message(Notice(f"{len(result.suggestions)} suggestion(s) from {result.model} ({result.engine}, "
+                                 f"{result.latency_ms:.0f} ms)"))
         self._post_suggestions(ref.id)
 
-    def on_loaded(self, message: Loaded) -> None:  # noqa: C901 - one dispatch table for all results
+    def on_children_loaded(self, message: ChildrenLoaded) -> None:
         message.stop()
-        kind, payload = message.kind, message.payload
-        if kind == "children":
-            node, children = payload
-            self._fill(node, children, getattr(self, "_pending_select", None))
-        elif kind == "detail":
-            ref, row = payload
-            if ref == self.selected:
-                self.selected_row = row
-                self.query_one("#node-detail", Static).update(nodes.describe(ref, row))
-        elif kind == "suggestions":
-            self._show_suggestions(*payload)
-        elif kind == "logs":
-            self._show_logs(*payload)
-        elif kind == "decide":
-            self._decide_ui(*payload)
-        elif kind == "changed":
-            parent, ref = payload
-            node = self._node_of(parent) if parent.kind != "root" else self.query_one(Tree).root
-            if node is not None:
-                self.reload_node(node, select=ref)
-        elif kind == "confirm-delete":
-            ref, counts = payload
-            what = ", ".join(f"{n} {k}" for k, n in counts.items())
-            self.app.confirm(f"Delete {ref.kind} {ref.name!r} and {what}?",  # type: ignore[attr-defined]
-                             lambda: self._do_delete(ref, True))
-        elif kind == "notify":
-            self.notify(str(payload))
-        elif kind == "run-finished":
-            self._watch_run = None
-            self.notify(str(payload))
+        self._fill(message.node, message.children, getattr(self, "_pending_select", None))
+
+    def on_node_loaded(self, message: NodeLoaded) -> None:
+        message.stop()
+        if message.ref == self.selected:
+            self.selected_row = message.row
+            self.query_one("#node-detail", Static).update(nodes.describe(message.ref, message.row))
+
+    def on_suggestions_loaded(self, message: SuggestionsLoaded) -> None:
+        message.stop()
+        self._show_suggestions(message.datastream_id, message.rows)
+
+    def on_workflow_log_loaded(self, message: WorkflowLogLoaded) -> None:
+        message.stop()
+        self._show_logs(message.workflow_id, message.lines)
+
+    def on_decision_requested(self, message: DecisionRequested) -> None:
+        message.stop()
+        self._decide_ui(message.decision, message.suggestion_id)
+
+    def on_node_changed(self, message: NodeChanged) -> None:
+        message.stop()
+        parent = message.parent
+        node = self._node_of(parent) if parent.kind != "root" else self.query_one(Tree).root
+        if node is not None:
+            self.reload_node(node, select=message.ref)
+        self.post_message(DataChanged("campaigns"))
+
+    def on_delete_needs_confirmation(self, message: DeleteNeedsConfirmation) -> None:
+        message.stop()
+        ref = message.ref
+        what = ", ".join(f"{n} {k}" for k, n in message.counts.items())
+        self.app.confirm(f"Delete {ref.kind} {ref.name!r} and {what}?",  # type: ignore[attr-defined]
+                         lambda: self._do_delete(ref, True))
+
+    def on_workflow_run_finished(self, message: WorkflowRunFinished) -> None:
+        message.stop()
+        self._watch_run = None
+        self.notify(message.text)
+        self.post_message(DataChanged("campaigns"))
 
     def _show_suggestions(self, datastream_id: int, rows: list[Any]) -> None:
         table = self.query_one(SuggestionTable)
@@ -321,18 +348,14 @@ class CampaignPane(Pane):
 
     @work(thread=True, group="suggest-decide", name="decide suggestion", exit_on_error=False)
     def _decide(self, suggestion_id: int, decision: str, values: dict[str, str]) -> None:
-        suggest = service("orchestration.suggest")
-        with self.workspace.session() as session:
-            if decision == "accept":
-                result = suggest.accept(session, suggestion_id)
-            elif decision == "reject":
-                result = suggest.reject(session, suggestion_id, reason=values.get("reason", ""))
-            else:
-                result = suggest.edit(session, suggestion_id, **values)
-        self.post_message(Loaded("notify", f"suggestion #{suggestion_id}: {result.status}"))
+        from lightdom_tui.usecases.campaign import SuggestionDecision, decide_suggestion
+
+        result = decide_suggestion(self.workspace, SuggestionDecision(suggestion_id, decision, values))
+        self.post_message(Notice(f"suggestion #{suggestion_id}: {result.status}"))
         if self.selected is not None and self.selected.kind == "datastream":
             self._post_suggestions(self.selected.id)
-            self.post_message(Loaded("changed", (self.selected, None)))
+            self.post_message(NodeChanged(self.selected, None))
+        self.post_message(DataChanged("examples"))  # a decision is a curated example: the counters move
 
     # ------------------------------------------------------------------ workflows
 
@@ -349,10 +372,12 @@ class CampaignPane(Pane):
 
     @work(thread=True, group="workflow-run", name="run workflow", exit_on_error=False)
     def _run(self, ref: NodeRef) -> None:
-        result = service("orchestration.executor").run_workflow(self.workspace, ref.id)
+        from lightdom_tui.usecases.campaign import run_workflow
+
+        result = run_workflow(self.workspace, ref.id)
         self._post_logs(ref.id)
         status = result.status if result is not None else "already running"
-        self.post_message(Loaded("run-finished", f"workflow {ref.name}: {status}"))
+        self.post_message(WorkflowRunFinished(f"workflow {ref.name}: {status}"))
 
     def _poll_logs(self, workflow_id: int) -> None:
         """Dolphie-style: reschedule while the run is being watched."""
@@ -381,9 +406,10 @@ class CampaignPane(Pane):
 
     @work(thread=True, group="workflow-stop", name="stop workflow", exit_on_error=False)
     def _stop(self, workflow_id: int) -> None:
-        with self.workspace.session() as session:
-            ids = service("orchestration.executor").request_stop(session, workflow_id=workflow_id)
-        self.post_message(Loaded("notify", f"stop requested for run(s) {ids}" if ids else "no run is running"))
+        from lightdom_tui.usecases.campaign import stop_workflow
+
+        ids = stop_workflow(self.workspace, workflow_id)
+        self.post_message(Notice(f"stop requested for run(s) {ids}" if ids else "no run is running"))
 
     # ------------------------------------------------------------------ bundle wizard
 
@@ -404,23 +430,22 @@ class CampaignPane(Pane):
 
     @work(thread=True, exclusive=True, group="bundle", name="create bundle", exit_on_error=False)
     def _bundle(self, values: dict[str, str]) -> None:
-        from lightdom_tui.errors import LightdomError
+        from lightdom_tui.usecases.campaign import BundleSpec, create_bundle
 
-        try:
-            count = int(values.get("count") or "5")
-        except ValueError:
-            raise LightdomError(f"count: {values.get('count')!r} is not a whole number") from None
-        result = service("orchestration.bundles").create_bundle(
-            self.workspace, values["name"], topics=values["topics"], category=values["category"],
-            cron=values.get("cron") or None, timezone=values.get("timezone") or "UTC",
-            urls=[u.strip() for u in values.get("urls", "").split(",") if u.strip()], count=count,
-        )
-        self.post_message(Loaded("notify", f"bundle {values['name']}: {len(result.attributes)} attribute(s)"))
-        self.post_message(Loaded("changed", (NodeRef("root", None, "campaigns"), None)))
+        result = create_bundle(self.workspace, BundleSpec(
+            values["name"], values["topics"], values["category"], values.get("cron") or None,
+            values.get("timezone") or "UTC", values.get("urls", ""), values.get("count")))
+        self.post_message(Notice(f"bundle {values['name']}: {len(result.attributes)} attribute(s)"))
+        self.post_message(NodeChanged(NodeRef("root", None, "campaigns"), None))
 
     def refresh_data(self) -> None:
-        if not self.missing_services():
+        if self.built:
             self._load_children(self.query_one(Tree).root)
+
+    def data_changed(self, area: str) -> None:
+        """Writes elsewhere re-read the selected node's detail, suggestions and log (the tree keeps its shape)."""
+        if self.built and self.selected is not None and self.selected.kind != "root":
+            self._load_detail(self.selected)
 
 
 def _walk(node: TreeNode[NodeRef]):  # noqa: ANN202 - generator of nodes

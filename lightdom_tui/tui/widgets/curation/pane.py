@@ -11,7 +11,14 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, DataTable, Static
 
-from lightdom_tui.tui.messages import DataChanged, Loaded
+from lightdom_tui.tui.messages import (
+    CountersLoaded,
+    DataChanged,
+    ExamplesChanged,
+    ExamplesReload,
+    Notice,
+    QuarantineLoaded,
+)
 from lightdom_tui.tui.widgets.curation import source as curation
 from lightdom_tui.tui.widgets.curation.conversation import ConversationView
 from lightdom_tui.tui.widgets.curation.filters import FilterBar, FilterState
@@ -26,9 +33,7 @@ DETAIL_DELAY_S = 0.12
 class CurationPane(Pane):
     """Review examples one key at a time; bulk actions apply to the whole filtered set."""
 
-    REQUIRES = curation.REQUIRES
     LAZY = False  # the first pane: built at startup
-    WHAT = "Curation"
     BINDINGS = [
         Binding("a", "approve", "Approve", id="curation.approve"),
         Binding("r", "reject", "Reject…", id="curation.reject"),
@@ -84,7 +89,7 @@ class CurationPane(Pane):
         return curation.ExampleSource(self.workspace, self.filter_state)
 
     def focus_main(self) -> None:
-        if not self.missing_services():
+        if self.built:
             self.table.focus()
 
     def palette_commands(self) -> list[tuple[str, str, str]]:
@@ -99,7 +104,7 @@ class CurationPane(Pane):
         ]
 
     def refresh_data(self) -> None:
-        if self.missing_services():
+        if not self.built:
             return
         self.table.reload()
         self._load_counters()
@@ -205,8 +210,8 @@ class CurationPane(Pane):
     @work(thread=True, group="curation-action", name="edit example", exit_on_error=False)
     def _edit(self, example_id: int, messages_text: str) -> None:
         new_id = curation.edit(self.workspace, example_id, messages_text)
-        self.post_message(Loaded("reload", None))
-        self.post_message(Loaded("notify", f"#{example_id} corrected as #{new_id}"))
+        self.post_message(ExamplesReload())
+        self.post_message(Notice(f"#{example_id} corrected as #{new_id}"))
 
     def action_undo(self) -> None:
         """Revert the last curation action (one batch)."""
@@ -215,13 +220,12 @@ class CurationPane(Pane):
     @work(thread=True, group="curation-action", name="undo", exit_on_error=False)
     def _undo(self) -> None:
         changed = curation.undo(self.workspace)
-        self.post_message(Loaded("reload", None))
-        self.post_message(Loaded("notify", f"undone: {changed} example(s)"))
+        self.post_message(ExamplesReload())
+        self.post_message(Notice(f"undone: {changed} example(s)"))
 
     @work(thread=True, group="curation-action", name="curation action", exit_on_error=False)
     def _act(self, action: str, ids: list[int], reason: str | None) -> None:
-        changed = curation.act(self.workspace, action, ids, reason)
-        self.post_message(Loaded("examples-changed", changed))
+        self.post_message(ExamplesChanged(curation.act(self.workspace, action, ids, reason)))
 
     def action_bulk(self, action: str) -> None:
         """Approve / reject every example matching the filter, after confirmation."""
@@ -243,8 +247,8 @@ class CurationPane(Pane):
     @work(thread=True, exclusive=True, group="curation-bulk", name="bulk action", exit_on_error=False)
     def _bulk(self, action: str, reason: str | None) -> None:
         count = curation.bulk(self.workspace, action, self.filter_state, reason)
-        self.post_message(Loaded("reload", None))
-        self.post_message(Loaded("notify", f"{action}: {count:,} example(s)"))
+        self.post_message(ExamplesReload())
+        self.post_message(Notice(f"{action}: {count:,} example(s)"))
 
     def action_build_dataset(self) -> None:
         """Freeze the current filter as a dataset version."""
@@ -255,7 +259,7 @@ class CurationPane(Pane):
     @work(thread=True, exclusive=True, group="curation-dataset", name="build dataset", exit_on_error=False)
     def _build(self, name: str) -> None:
         summary = curation.build(self.workspace, name.strip(), self.filter_state)
-        self.post_message(Loaded("notify", summary))
+        self.post_message(Notice(summary))
         self.post_message(DataChanged("datasets"))
 
     def action_toggle_quarantine(self) -> None:
@@ -271,28 +275,37 @@ class CurationPane(Pane):
 
     @work(thread=True, exclusive=True, group="quarantine", name="load quarantine", exit_on_error=False)
     def _load_quarantine(self) -> None:
-        self.post_message(Loaded("quarantine", curation.quarantine(self.workspace, QUARANTINE_LIMIT)))
+        self.post_message(QuarantineLoaded(*curation.quarantine(self.workspace, QUARANTINE_LIMIT)))
 
     @work(thread=True, exclusive=True, group="counters", name="count examples", exit_on_error=False)
     def _load_counters(self) -> None:
-        self.post_message(Loaded("counters", curation.counters(self.workspace), replaceable=True))
+        self.post_message(CountersLoaded(curation.counters(self.workspace)))
 
     # ------------------------------------------------------------------ results
 
-    def on_loaded(self, message: Loaded) -> None:
+    def on_examples_changed(self, message: ExamplesChanged) -> None:
         message.stop()
-        if message.kind == "examples-changed":
-            self.table.replace_examples(message.payload)
-            self._load_counters()
-        elif message.kind == "reload":
-            self.table.reload()
-            self._load_counters()
-        elif message.kind == "notify":
-            self.notify(str(message.payload))
-        elif message.kind == "counters":
-            self.query_one("#curation-counters", Static).update(message.payload, layout=False)
-        elif message.kind == "quarantine":
-            self._show_quarantine(*message.payload)
+        self.table.replace_examples(message.examples)
+        self._load_counters()
+
+    def on_examples_reload(self, message: ExamplesReload) -> None:
+        message.stop()
+        self.refresh_data()
+
+    def on_counters_loaded(self, message: CountersLoaded) -> None:
+        message.stop()
+        self.query_one("#curation-counters", Static).update(message.text, layout=False)
+
+    def on_quarantine_loaded(self, message: QuarantineLoaded) -> None:
+        message.stop()
+        self._show_quarantine(message.rows, message.total)
+
+    def data_changed(self, area: str) -> None:
+        """Other panes' writes that touch examples (suggestion decisions, imports) refresh the counters and rows."""
+        if area == "examples":
+            self.refresh_data()
+        else:
+            self._load_counters()  # cheap: one aggregate query
 
     def _show_quarantine(self, rows: list[Any], total: int) -> None:
         table = self.query_one("#quarantine", DataTable)

@@ -11,9 +11,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Label, ProgressBar, Static
 
-from lightdom_tui.tui.messages import DataChanged, Loaded
+from lightdom_tui.tui.messages import (
+    DataChanged,
+    ExportProgress,
+    RegistryActionDone,
+    RegistryOpsLoaded,
+    VersionDetailLoaded,
+    VersionsLoaded,
+)
 from lightdom_tui.tui.screens.form import FormField, FormScreen
-from lightdom_tui.tui.services import service
 from lightdom_tui.tui.widgets.pane import Pane
 from lightdom_tui.tui.widgets.registry import views
 
@@ -23,9 +29,6 @@ PROGRESS_EVERY_S = 0.25  # Toolong-style batching of progress messages
 class RegistryPane(Pane):
     """Every model version; actions apply to the selected one."""
 
-    REQUIRES = ("registry.catalog", "registry.aliases", "registry.deploy", "registry.ab", "registry.evaluation",
-                "registry.monitoring", "modelio.pipeline")
-    WHAT = "The model registry"
     BINDINGS = [
         Binding("x", "export", "Export GGUF…", id="registry.export"),
         Binding("p", "promote", "Promote…", id="registry.promote"),
@@ -65,12 +68,12 @@ class RegistryPane(Pane):
         self.query_one("#export-row").display = False
 
     def on_shown(self) -> None:
-        if not self.missing_services() and not self._loaded_once:
+        if not self._loaded_once:
             self._loaded_once = True
             self.refresh_data()
 
     def focus_main(self) -> None:
-        if not self.missing_services():
+        if self.built:
             self.query_one("#versions").focus()
 
     def palette_commands(self) -> list[tuple[str, str, str]]:
@@ -87,7 +90,7 @@ class RegistryPane(Pane):
         ]
 
     def refresh_data(self) -> None:
-        if not self.missing_services():
+        if self.built:
             self._load_versions()
             self._load_ops()
 
@@ -99,19 +102,16 @@ class RegistryPane(Pane):
 
     @work(thread=True, exclusive=True, group="registry-list", name="list models", exit_on_error=False)
     def _load_versions(self) -> None:
-        with self.workspace.session() as session:
-            models = service("registry.catalog").list_models(session)
-        self.post_message(Loaded("versions", models, replaceable=True))
+        from lightdom_tui.usecases.registry import list_models
+
+        self.post_message(VersionsLoaded(list_models(self.workspace)))
 
     @work(thread=True, exclusive=True, group="registry-ops", name="read deployments", exit_on_error=False)
     def _load_ops(self) -> None:
-        ab, monitoring = service("registry.ab"), service("registry.monitoring")
-        status = service("registry.deploy").deploy_status(self.workspace)
-        with self.workspace.session() as session:
-            tests = ab.list_ab_tests(session)
-            reports = {t.id: ab.ab_report(session, t.id) for t in tests if t.status == "running"}
-            alerts = monitoring.list_alerts(session)
-        self.post_message(Loaded("ops", views.ops_text(status, tests, reports, alerts), replaceable=True))
+        from lightdom_tui.usecases.registry import registry_ops
+
+        ops = registry_ops(self.workspace)
+        self.post_message(RegistryOpsLoaded(views.ops_text(ops.status, ops.tests, ops.reports, ops.alerts)))
 
     @on(DataTable.RowHighlighted, "#versions")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -120,9 +120,9 @@ class RegistryPane(Pane):
 
     @work(thread=True, exclusive=True, group="registry-detail", name="show model", exit_on_error=False)
     def _load_detail(self, version: str) -> None:
-        with self.workspace.session() as session:
-            detail = service("registry.catalog").show_model(session, version)
-        self.post_message(Loaded("detail", views.detail_text(detail), replaceable=True))
+        from lightdom_tui.usecases.registry import show_model
+
+        self.post_message(VersionDetailLoaded(views.detail_text(show_model(self.workspace, version))))
 
     @property
     def selected(self) -> str | None:
@@ -132,28 +132,30 @@ class RegistryPane(Pane):
             return None
         return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
 
-    def on_loaded(self, message: Loaded) -> None:
+    def on_versions_loaded(self, message: VersionsLoaded) -> None:
         message.stop()
-        kind, payload = message.kind, message.payload
-        if kind == "versions":
-            self._show_versions(payload)
-        elif kind == "detail":
-            self.query_one("#version-detail", Static).update(payload)
-        elif kind == "ops":
-            self.query_one("#registry-ops", Static).update(payload)
-        elif kind == "progress":
-            stage, fraction = payload
-            row = self.query_one("#export-row")
-            row.display = True
-            self.query_one("#export-stage", Label).update(f"export: {stage} ")
-            self.query_one("#export-progress", ProgressBar).update(progress=fraction)
-        elif kind == "done":
-            self.query_one("#export-row").display = False
-            self.notify(str(payload))
-            self.refresh_data()
-            self.post_message(DataChanged("registry"))
-        elif kind == "notify":
-            self.notify(str(payload))
+        self._show_versions(message.models)
+
+    def on_version_detail_loaded(self, message: VersionDetailLoaded) -> None:
+        message.stop()
+        self.query_one("#version-detail", Static).update(message.text)
+
+    def on_registry_ops_loaded(self, message: RegistryOpsLoaded) -> None:
+        message.stop()
+        self.query_one("#registry-ops", Static).update(message.text)
+
+    def on_export_progress(self, message: ExportProgress) -> None:
+        message.stop()
+        self.query_one("#export-row").display = True
+        self.query_one("#export-stage", Label).update(f"export: {message.stage} ")
+        self.query_one("#export-progress", ProgressBar).update(progress=message.fraction)
+
+    def on_registry_action_done(self, message: RegistryActionDone) -> None:
+        """A write finished: say so, then the refresh bus updates every pane (this one included)."""
+        message.stop()
+        self.query_one("#export-row").display = False
+        self.notify(message.text)
+        self.post_message(DataChanged(message.area))
 
     def _show_versions(self, models: list[Any]) -> None:
         table = self.query_one("#versions", DataTable)
@@ -193,13 +195,14 @@ class RegistryPane(Pane):
             now = time.monotonic()
             if now - last[0] >= PROGRESS_EVERY_S or fraction >= 1.0:
                 last[0] = now
-                self.post_message(Loaded("progress", (stage, fraction), replaceable=True))
+                self.post_message(ExportProgress(stage, fraction))
 
-        self.post_message(Loaded("progress", ("starting", 0.0)))
-        result = service("modelio.pipeline").export_model(self.workspace, version, quant=quant.strip() or "q4_k_m",
-                                                          progress=progress)
-        self.post_message(Loaded("done", f"exported {result.version} ({result.quant}, "
-                                         f"{views.human_size(result.size)})"))
+        from lightdom_tui.usecases.registry import ExportRequest, export_model
+
+        self.post_message(ExportProgress("starting", 0.0))
+        result = export_model(self.workspace, ExportRequest(version, quant), progress=progress)
+        self.post_message(RegistryActionDone(f"exported {result.version} ({result.quant}, "
+                                             f"{views.human_size(result.size)})"))
 
     def action_promote(self) -> None:
         """Move an alias (production by default) to the selected version."""
@@ -211,18 +214,27 @@ class RegistryPane(Pane):
 
     @work(thread=True, group="registry-write", name="promote", exit_on_error=False)
     def _promote(self, version: str, alias: str) -> None:
-        move = service("registry.aliases").promote(self.workspace, version, alias.strip() or "production")
-        self.post_message(Loaded("done", f"{move.alias} → {move.version} (was {move.previous_version or 'unset'})"))
+        from lightdom_tui.usecases.registry import AliasMoveRequest, promote
+
+        move = promote(self.workspace, AliasMoveRequest(alias, version))
+        self.post_message(RegistryActionDone(f"{move.alias} → {move.version} "
+                                             f"(was {move.previous_version or 'unset'})"))
 
     def action_rollback_alias(self) -> None:
-        """Point an alias back at its previous version."""
-        self.app.prompt("Alias to roll back", self._rollback_alias, title="Rollback alias",  # type: ignore[attr-defined]
-                        value="production")
+        """Point an alias back at its previous version (the reason is kept in the history)."""
+        from lightdom_tui.usecases.registry import DEFAULT_ROLLBACK_REASON
+
+        fields = [FormField("alias", "alias", "production"),
+                  FormField("reason", "reason", DEFAULT_ROLLBACK_REASON)]
+        self.app.push_screen(FormScreen("roll back an alias", fields),
+                             lambda values: self._rollback_alias(values) if values else None)
 
     @work(thread=True, group="registry-write", name="rollback alias", exit_on_error=False)
-    def _rollback_alias(self, alias: str) -> None:
-        move = service("registry.aliases").rollback(self.workspace, alias.strip() or "production")
-        self.post_message(Loaded("done", f"{move.alias} rolled back to {move.version}"))
+    def _rollback_alias(self, values: dict[str, str]) -> None:
+        from lightdom_tui.usecases.registry import AliasMoveRequest, rollback_alias
+
+        move = rollback_alias(self.workspace, AliasMoveRequest(values.get("alias", ""), None, values.get("reason")))
+        self.post_message(RegistryActionDone(f"{move.alias} rolled back to {move.version}"))
 
     def action_deploy(self) -> None:
         """Health-check and deploy the selected version (task types: comma separated, empty = all)."""
@@ -234,19 +246,27 @@ class RegistryPane(Pane):
 
     @work(thread=True, exclusive=True, group="deploy", name="deploy", exit_on_error=False)
     def _deploy(self, version: str, task_types: str) -> None:
-        types = [t.strip() for t in task_types.split(",") if t.strip()] or None
-        result = service("registry.deploy").deploy(self.workspace, version, types)
-        self.post_message(Loaded("done", result.message))
+        from lightdom_tui.usecases.registry import DeployRequest, deploy
+
+        result = deploy(self.workspace, DeployRequest(version, task_types))
+        self.post_message(RegistryActionDone(result.message, "deploy"))
 
     def action_rollback_deploy(self) -> None:
-        """Restore the previous deployment (of a task type; empty = all)."""
-        self.app.prompt("Task type to roll back (empty = *)", self._rollback_deploy,  # type: ignore[attr-defined]
-                        title="Rollback deployment")
+        """Restore the previous deployment (of a task type; empty = the latest rollout), with a reason."""
+        from lightdom_tui.usecases.registry import DEFAULT_ROLLBACK_REASON
+
+        fields = [FormField("task_type", "task type", placeholder="empty = the latest rollout"),
+                  FormField("reason", "reason", DEFAULT_ROLLBACK_REASON)]
+        self.app.push_screen(FormScreen("roll back the deployment", fields),
+                             lambda values: self._rollback_deploy(values) if values else None)
 
     @work(thread=True, group="deploy", name="rollback deployment", exit_on_error=False)
-    def _rollback_deploy(self, task_type: str) -> None:
-        result = service("registry.deploy").rollback(self.workspace, task_type.strip() or None)
-        self.post_message(Loaded("done", result.message))
+    def _rollback_deploy(self, values: dict[str, str]) -> None:
+        from lightdom_tui.usecases.registry import DeployRollbackRequest, rollback_deployment
+
+        result = rollback_deployment(self.workspace, DeployRollbackRequest(values.get("task_type"),
+                                                                           values.get("reason")))
+        self.post_message(RegistryActionDone(result.message, "deploy"))
 
     def action_evaluate(self) -> None:
         """Evaluate the selected version on a dataset's validation split."""
@@ -258,8 +278,10 @@ class RegistryPane(Pane):
 
     @work(thread=True, exclusive=True, group="evaluate", name="evaluate", exit_on_error=False)
     def _evaluate(self, version: str, dataset: str) -> None:
-        result = service("registry.evaluation").evaluate(self.workspace, version, dataset=dataset.strip())
-        self.post_message(Loaded("done", views.evaluation_text(result)))
+        from lightdom_tui.usecases.registry import EvaluationRequest, evaluate
+
+        result = evaluate(self.workspace, EvaluationRequest(version, dataset))
+        self.post_message(RegistryActionDone(views.evaluation_text(result)))
 
     def action_mark(self) -> None:
         """Remember the selected version (a side of compare / A/B)."""
@@ -276,9 +298,9 @@ class RegistryPane(Pane):
 
     @work(thread=True, group="evaluate", name="compare", exit_on_error=False)
     def _compare(self, a: str, b: str) -> None:
-        with self.workspace.session() as session:
-            comparison = service("registry.evaluation").compare(session, a, b)
-        self.post_message(Loaded("detail", views.comparison_text(comparison), replaceable=True))
+        from lightdom_tui.usecases.registry import compare
+
+        self.post_message(VersionDetailLoaded(views.comparison_text(compare(self.workspace, a, b))))
 
     def action_ab_test(self) -> None:
         """Start an A/B test between the marked (a) and the selected (b) version."""
@@ -293,16 +315,11 @@ class RegistryPane(Pane):
 
     @work(thread=True, group="registry-write", name="create A/B test", exit_on_error=False)
     def _ab(self, a: str, b: str, values: dict[str, str]) -> None:
-        from lightdom_tui.errors import LightdomError
+        from lightdom_tui.usecases.registry import ABTestRequest, create_ab_test
 
-        try:
-            split = float(values.get("split") or "0.5")
-        except ValueError:
-            raise LightdomError(f"split: {values.get('split')!r} is not a number") from None
-        types = [t.strip() for t in values.get("task_types", "").split(",") if t.strip()] or None
-        info = service("registry.ab").create_ab_test(self.workspace, a, b, split=split, task_types=types,
-                                                     name=values.get("name") or None)
-        self.post_message(Loaded("done", f"A/B test {info.name} running"))
+        info = create_ab_test(self.workspace, ABTestRequest(a, b, values.get("split"), values.get("task_types"),
+                                                            values.get("name") or None))
+        self.post_message(RegistryActionDone(f"A/B test {info.name} running"))
 
     def action_ack_alerts(self) -> None:
         """Acknowledge every open alert."""
@@ -310,5 +327,7 @@ class RegistryPane(Pane):
 
     @work(thread=True, group="registry-write", name="acknowledge alerts", exit_on_error=False)
     def _ack(self) -> None:
-        count = service("registry.monitoring").acknowledge_alerts(self.workspace)
-        self.post_message(Loaded("done", f"{count} alert(s) acknowledged"))
+        from lightdom_tui.usecases.registry import alerts
+
+        count = alerts(self.workspace, ack=True).acknowledged
+        self.post_message(RegistryActionDone(f"{count} alert(s) acknowledged"))

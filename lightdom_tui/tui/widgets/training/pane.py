@@ -13,9 +13,8 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Log, ProgressBar, Static
 
-from lightdom_tui.tui.messages import DataChanged, Loaded
+from lightdom_tui.tui.messages import DataChanged, Notice, RunsLoaded, TrainingFinished, TrainingPlanned
 from lightdom_tui.tui.screens.form import FormField, FormScreen
-from lightdom_tui.tui.services import service
 from lightdom_tui.tui.widgets.pane import Pane
 from lightdom_tui.tui.widgets.training.plot import LossPlot
 
@@ -32,6 +31,12 @@ class MetricsUpdated(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, MetricsUpdated) and message.detail.id == self.detail.id
+
+
+def _finished_text(done: Any) -> str:
+    """How a run ended and, when it made an adapter, the exact command that exports it."""
+    text = f"run #{done.run_id} {done.status}" + (f": adapter {done.adapter_version}" if done.adapter_version else "")
+    return text + (f"\nnext: {done.next_command}" if done.next_command else "")
 
 
 def _fmt(value: Any, spec: str = ".4f") -> str:
@@ -57,8 +62,6 @@ def log_lines(detail: Any) -> list[str]:
 class TrainingPane(Pane):
     """Fine-tuning runs; the selected one is followed live."""
 
-    REQUIRES = ("training.trainer", "training.runs", "training.presets", "modelio.load", "curation.datasets")
-    WHAT = "Training runs"
     BINDINGS = [
         Binding("n", "start", "Start run…", id="training.start"),
         Binding("c", "cancel", "Cancel run", id="training.cancel"),
@@ -91,13 +94,13 @@ class TrainingPane(Pane):
         table.border_title = "runs"
 
     def on_shown(self) -> None:
-        if not self.missing_services() and not self._loaded_once:
+        if not self._loaded_once:
             self._loaded_once = True
             self.refresh_data()
             self._poll()
 
     def focus_main(self) -> None:
-        if not self.missing_services():
+        if self.built:
             self.query_one("#runs").focus()
 
     def palette_commands(self) -> list[tuple[str, str, str]]:
@@ -108,7 +111,7 @@ class TrainingPane(Pane):
         ]
 
     def refresh_data(self) -> None:
-        if not self.missing_services():
+        if self.built:
             self._load_runs()
 
     def action_reload(self) -> None:
@@ -119,7 +122,9 @@ class TrainingPane(Pane):
 
     @work(thread=True, exclusive=True, group="runs-list", name="list runs", exit_on_error=False)
     def _load_runs(self) -> None:
-        self.post_message(Loaded("runs", service("training.runs").list_runs(self.workspace), replaceable=True))
+        from lightdom_tui.usecases.training import list_runs
+
+        self.post_message(RunsLoaded(list_runs(self.workspace)))
 
     def _poll(self) -> None:
         """Dolphie-style loop: read the followed run, then schedule the next read."""
@@ -129,7 +134,9 @@ class TrainingPane(Pane):
 
     @work(thread=True, exclusive=True, group="run-poll", name="read run metrics", exit_on_error=False)
     def _read_run(self, run_id: int) -> None:
-        self.post_message(MetricsUpdated(service("training.runs").show_run(self.workspace, run_id)))
+        from lightdom_tui.usecases.training import show_run
+
+        self.post_message(MetricsUpdated(show_run(self.workspace, run_id)))
 
     @on(DataTable.RowHighlighted, "#runs")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -165,18 +172,19 @@ class TrainingPane(Pane):
             table.update_cell(key, "status", detail.status)
             table.update_cell(key, "step", f"{detail.step}/{detail.total_steps or '?'}")
 
-    def on_loaded(self, message: Loaded) -> None:
+    def on_runs_loaded(self, message: RunsLoaded) -> None:
         message.stop()
-        if message.kind == "runs":
-            self._show_runs(message.payload)
-        elif message.kind == "estimate":
-            self._confirm_start(*message.payload)
-        elif message.kind == "notify":
-            self.notify(str(message.payload))
-        elif message.kind == "done":
-            self.notify(str(message.payload))
-            self.refresh_data()
-            self.post_message(DataChanged("registry"))
+        self._show_runs(message.runs)
+
+    def on_training_planned(self, message: TrainingPlanned) -> None:
+        message.stop()
+        self._confirm_start(message.plan)
+
+    def on_training_finished(self, message: TrainingFinished) -> None:
+        """A run ended: say so (with the export command), then the refresh bus updates every pane."""
+        message.stop()
+        self.notify(message.text, timeout=15)
+        self.post_message(DataChanged("runs"))
 
     def _show_runs(self, runs: list[Any]) -> None:
         table = self.query_one("#runs", DataTable)
@@ -199,61 +207,46 @@ class TrainingPane(Pane):
             FormField("base", "base model", settings.base),
             FormField("preset", "preset", settings.preset),
             FormField("max_steps", "max steps", placeholder="empty = the preset's"),
+            FormField("eval_steps", "eval every (steps)", placeholder="empty = the preset's"),
+            FormField("save_steps", "save every (steps)", placeholder="empty = the preset's"),
         ]
         self.app.push_screen(FormScreen("start a training run", fields),
                              lambda values: self._estimate(values) if values else None)
 
     @work(thread=True, exclusive=True, group="train-estimate", name="memory estimate", exit_on_error=False)
     def _estimate(self, values: dict[str, str]) -> None:
-        request = self._request(values)
-        trainer, load = service("training.trainer"), service("modelio.load")
-        config, preset = trainer.resolve_config(self.workspace, request)
-        base = load.resolve_base(self.workspace, request.base or self.workspace.settings.training.base)
-        estimate = trainer.plan_memory(base, config, load.default_device())
-        self.post_message(Loaded("estimate", (request, preset, estimate)))
+        from lightdom_tui.usecases.training import plan_training, spec_from_form
 
-    def _request(self, values: dict[str, str]) -> Any:
-        from lightdom_tui.errors import LightdomError
+        self.post_message(TrainingPlanned(plan_training(self.workspace, spec_from_form(values))))
 
-        config = service("training.config")
-        overrides: dict[str, Any] = {}
-        if values.get("max_steps", "").strip():
-            try:
-                overrides["max_steps"] = int(values["max_steps"])
-            except ValueError:
-                raise LightdomError(f"max steps: {values['max_steps']!r} is not a whole number") from None
-            overrides["eval_steps"] = max(1, overrides["max_steps"] // 2)
-            overrides["save_steps"] = max(1, overrides["max_steps"] // 2)
-        if not values.get("dataset", "").strip():
-            raise LightdomError("dataset: required (build one in the curation pane with b)")
-        return config.TrainRequest(dataset=values["dataset"].strip(), base=values.get("base") or None,
-                                   preset=values.get("preset") or None, overrides=overrides)
-
-    def _confirm_start(self, request: Any, preset: str, estimate: Any) -> None:
-        verdict = "fits" if estimate.fits else "[red]does NOT fit[/red]"
+    def _confirm_start(self, plan: Any) -> None:
+        verdict = "fits" if plan.fits else "[red]does NOT fit[/red]"
         self.app.confirm(  # type: ignore[attr-defined]
-            f"Train on {request.dataset} with preset {preset}?\n{estimate.summary()}\n→ {verdict}",
-            lambda: self._train(request),
+            f"Train on {plan.dataset} with preset {plan.preset} ({plan.method})?\n{plan.estimate.summary()}\n"
+            f"→ {verdict}",
+            lambda: self._train(plan.spec),
         )
 
     @work(thread=True, exclusive=True, group="train", name="training", exit_on_error=False)
-    def _train(self, request: Any) -> None:
-        self.post_message(Loaded("notify", "training started"))
+    def _train(self, spec: Any) -> None:
+        from lightdom_tui.usecases.training import train
+
+        self.post_message(Notice("training started"))
         self.app.call_from_thread(self._load_runs)
-        result = self._run_and_follow(lambda callbacks: service("training.trainer").train(
-            self.workspace, request, callbacks=callbacks))
-        self.post_message(Loaded("done", f"run #{result.run_id} {result.status}"
-                                         + (f": adapter {result.adapter_version}" if result.adapter_version else "")))
+        done = self._run_and_follow(lambda callbacks: train(self.workspace, spec, callbacks=callbacks))
+        self.post_message(TrainingFinished(_finished_text(done)))
 
     def _run_and_follow(self, run: Any) -> Any:
         """Run ``run(callbacks)``; a callback follows the new run as soon as it starts."""
-        callbacks_module = service("training.callbacks")
+        from lightdom_tui.training.callbacks import TrainingCallback
+        from lightdom_tui.usecases.training import list_runs
+
         pane = self
 
-        class Follow(callbacks_module.TrainingCallback):
+        class Follow(TrainingCallback):
             def on_start(self, run_id: int, total_steps: int, start_step: int) -> None:
                 pane.followed, pane._followed_status = run_id, None
-                pane.post_message(Loaded("runs", service("training.runs").list_runs(pane.workspace)))
+                pane.post_message(RunsLoaded(list_runs(pane.workspace)))
 
         return run([Follow()])
 
@@ -264,8 +257,10 @@ class TrainingPane(Pane):
 
     @work(thread=True, group="train-cancel", name="cancel run", exit_on_error=False)
     def _cancel(self, run_id: int) -> None:
-        summary = service("training.runs").request_cancel(self.workspace, run_id)
-        self.post_message(Loaded("notify", f"run #{run_id}: cancel requested ({summary.status})"))
+        from lightdom_tui.usecases.training import cancel_run
+
+        summary = cancel_run(self.workspace, run_id)
+        self.post_message(Notice(f"run #{run_id}: cancel requested ({summary.status})"))
 
     def action_resume(self) -> None:
         """Continue the selected run from its last checkpoint, in a worker."""
@@ -274,7 +269,8 @@ class TrainingPane(Pane):
 
     @work(thread=True, exclusive=True, group="train", name="resume run", exit_on_error=False)
     def _resume(self, run_id: int) -> None:
-        self.post_message(Loaded("notify", f"resuming run #{run_id}"))
-        result = self._run_and_follow(lambda callbacks: service("training.runs").resume_run(
-            self.workspace, run_id, callbacks=callbacks))
-        self.post_message(Loaded("done", f"run #{result.run_id} {result.status}"))
+        from lightdom_tui.usecases.training import resume_run
+
+        self.post_message(Notice(f"resuming run #{run_id}"))
+        done = self._run_and_follow(lambda callbacks: resume_run(self.workspace, run_id, callbacks=callbacks))
+        self.post_message(TrainingFinished(_finished_text(done)))
