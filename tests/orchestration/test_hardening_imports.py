@@ -24,7 +24,7 @@ from lightdom_tui.db.jsoncol import loads
 from lightdom_tui.errors import LightdomError
 from lightdom_tui.orchestration import tree
 from lightdom_tui.orchestration.bundles import create_bundle
-from lightdom_tui.orchestration.destinations import read_rows, streams_db_path
+from lightdom_tui.orchestration.destinations import streams_db_path
 from lightdom_tui.orchestration.documents import import_campaign, read_document
 from lightdom_tui.orchestration.executor import run_workflow
 from lightdom_tui.orchestration.scheduler import check_interval, run_scheduler
