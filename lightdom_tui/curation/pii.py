@@ -13,6 +13,7 @@ written without separators in a national format (``0415806975``, ``(0121)4960448
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections import Counter
@@ -111,6 +112,7 @@ def _phone(match: re.Match[str] | str) -> str | None:
     return PLACEHOLDERS["phone"]
 
 
+@functools.lru_cache(maxsize=4096)  # the same numbers recur across a dataset (signatures, hotlines)
 def _phone_length(text: str, regions: tuple[str, ...]) -> int:
     """Length of the valid phone number ``text`` is (0: none) in one of ``regions``.
 
