@@ -5,10 +5,14 @@ laughs") became 269 MB once stored. This loader refuses any anchor (``&a``) or a
 (``*a``, and so ``<<:`` merge keys) as it composes, before anything is built, bounds
 the text to ``MAX_BYTES`` and the nesting to ``MAX_DEPTH``, and reports every problem
 as one LightdomError naming the source and line.
+
+What it builds is what JSON would give: timestamps stay the text written, mapping keys
+are text, and ``!!binary``, ``!!set``, ``!!omap`` and ``!!pairs`` are refused.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -45,12 +49,38 @@ class NoAliasLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
+def _refuse(loader: NoAliasLoader, node: yaml.Node) -> Any:
+    raise _Refused(f"{node.tag.rsplit(':', 1)[-1]} values are not allowed (plain JSON types only)", node.start_mark)
+
+
+def _integer(loader: NoAliasLoader, node: yaml.Node) -> Any:
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError:  # more digits than Python converts
+        raise _Refused("an integer too long to read", node.start_mark) from None
+
+
+NoAliasLoader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+NoAliasLoader.add_constructor("tag:yaml.org,2002:int", _integer)
+for _tag in ("binary", "set", "omap", "pairs"):
+    NoAliasLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse)
+
+
+def _text_keys(value: Any) -> Any:
+    """Mapping keys as JSON writes them (``1`` → ``"1"``, ``true`` → ``"true"``, ``null`` → ``"null"``)."""
+    if isinstance(value, dict):
+        return {(k if isinstance(k, str) else json.dumps(k)): _text_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_text_keys(v) for v in value]
+    return value
+
+
 def load_yaml(text: str, source: str) -> Any:
     """Parse one YAML document; any problem is a LightdomError ``source:line: …``."""
     if len(text) > MAX_BYTES:
         raise LightdomError(f"{source}: larger than {MAX_BYTES // (1024 * 1024)} MiB; refused")
     try:
-        return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 - NoAliasLoader is a SafeLoader
+        return _text_keys(yaml.load(text, Loader=NoAliasLoader))  # noqa: S506 - NoAliasLoader is a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
@@ -58,3 +88,5 @@ def load_yaml(text: str, source: str) -> Any:
         raise LightdomError(f"{source}{where}: not valid YAML: {problem}") from None
     except RecursionError:
         raise LightdomError(f"{source}: nested too deeply") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # a constructor's own check (e.g. a float too large)
+        raise LightdomError(f"{source}: not valid YAML: {exc}") from None

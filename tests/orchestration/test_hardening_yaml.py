@@ -50,12 +50,21 @@ def test_billion_laughs_is_refused_at_the_first_anchor_in_one_line(tmp_path, ws)
     ("x: " + "[" * 100 + "]" * 100 + "\n", ":1: not valid YAML: nested deeper than 64 levels"),
     ("x: [unclosed\n", ": not valid YAML"),
     ("x: !!python/object/apply:os.system ['true']\n", ": not valid YAML: could not determine a constructor"),
+    ("x: " + "9" * 5000 + "\n", ":1: not valid YAML: an integer too long to read"),
+    ("x: !!binary aGVsbG8=\n", ":1: not valid YAML: binary values are not allowed"),
+    ("x: !!set {a, b}\n", ":1: not valid YAML: set values are not allowed"),
 ])
 def test_yaml_problems_are_one_line_naming_the_source(text, message):
     with pytest.raises(LightdomError) as caught:
         load_yaml(text, "doc.yaml")
     assert str(caught.value).startswith("doc.yaml") and message in str(caught.value)
     assert "\n" not in str(caught.value).strip()
+
+
+def test_what_yaml_builds_is_what_json_would():
+    """Timestamps stay the text written (no datetime in a JSON column), keys are text (sortable)."""
+    assert load_yaml("d: 2020-13-45\nt: 2026-01-01T06:00:00Z\n1: one\nnull: none\n", "doc.yaml") == {
+        "d": "2020-13-45", "t": "2026-01-01T06:00:00Z", "1": "one", "null": "none"}
 
 
 def test_size_bound():
