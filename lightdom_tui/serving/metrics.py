@@ -40,11 +40,17 @@ class Metrics:
         self.latency_sum: dict[tuple, float] = defaultdict(float)
         self.in_flight = 0
 
+    def started(self) -> None:
+        """A request began (the in-flight gauge)."""
+        with self._lock:
+            self.in_flight += 1
+
     def observe(self, *, version: str | None, arm: str | None, engine: str, status: str, latency_s: float,
                 prompt_tokens: int = 0, completion_tokens: int = 0, fallback: bool = False) -> None:
-        """Count one finished request."""
+        """Count one finished request (and end its in-flight count)."""
         key = _labels(version=version, arm=arm, engine=engine)
         with self._lock:
+            self.in_flight = max(0, self.in_flight - 1)
             self.requests[key + (("status", status),)] += 1
             self.tokens[key + (("kind", "prompt"),)] += prompt_tokens
             self.tokens[key + (("kind", "completion"),)] += completion_tokens

@@ -27,7 +27,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from lightdom_tui.errors import LightdomError
-from lightdom_tui.inference.constrained import MAX_TOKENS_CEILING
+from lightdom_tui.inference.constrained import complete_untruncated
+from lightdom_tui.inference.engine import ChatReply
 from lightdom_tui.serving.calllog import CallLogger, CallRecord
 from lightdom_tui.serving.gatewaykeys import check_key, is_loopback, keys_stamp, load_keys
 from lightdom_tui.serving.metrics import Metrics
@@ -123,38 +124,49 @@ class Gateway:
         return messages, grammar, request.schema
 
     def _local(self, target: Target, request: ChatRequest, on_text: Any = None) -> Answer:
-        """Decode on the local model; constrained answers cut off by the cap are asked again, never half-parsed."""
+        """Decode on the local model.
+
+        A constrained answer cut off by the gateway's own cap follows the core's truncation
+        policy (asked again with more room, never half-parsed); a cap the client set is the
+        client's: the answer comes back with ``finish_reason`` "length", as OpenAI does.
+        """
         if target.path is None:
             raise LightdomError(target.note or "no local model")
         settings = self.ws.settings.serving
         model = self.pool.get(target.version or target.model, target.path)
         messages, grammar, schema = self._local_plan(request)
-        cap = request.max_tokens or settings.max_tokens
         temperature = request.temperature if request.temperature is not None else OPENAI_DEFAULT_TEMPERATURE
-        stream_to = on_text if tool_schema(request) is None else None  # a tool call is parsed whole
-        prompt_tokens = completion_tokens = 0
-        while True:
+        tools = tool_schema(request) is not None
+        stream_to = None if tools else on_text  # a tool call is parsed whole
+        spent = {"completion": 0}
+
+        def call(cap: int) -> ChatReply:
             job = model.submit(messages, max_tokens=cap, temperature=temperature, top_p=request.top_p or 0.95,
-                               seed=request.seed, stop=request.stop, grammar=grammar,
-                               on_text=stream_to)
+                               seed=request.seed, stop=request.stop, grammar=grammar, on_text=stream_to)
             try:
                 generation = job.future.result(timeout=settings.local_timeout_s)
             except FutureTimeout:
                 job.cancel()
                 raise LightdomError(f"no local answer within {settings.local_timeout_s:g} s") from None
-            prompt_tokens = generation.prompt_tokens
-            completion_tokens += generation.completion_tokens
-            truncated = generation.finish_reason == "length"
-            if not (truncated and grammar is not None and stream_to is None and cap < MAX_TOKENS_CEILING):
-                break
-            cap = min(cap * 2, MAX_TOKENS_CEILING)  # a cut-off JSON answer is invalid: more room, never half-parse
-        if grammar is not None and truncated:
-            raise LightdomError(f"constrained answer truncated at max_tokens={cap}; not parsed")
-        problem = check_schema(generation.text, schema)
-        if problem is not None:
-            raise LightdomError(f"local answer {problem}")
-        return Answer(answer_message(request, generation.text), generation.finish_reason, prompt_tokens,
-                      completion_tokens, "local", target.model, generation.confidence)
+            spent["completion"] += generation.completion_tokens
+            return ChatReply(generation.text, generation.finish_reason, generation.prompt_tokens,
+                             generation.completion_tokens, generation.confidence)
+
+        if grammar is None or stream_to is not None or request.max_tokens is not None:
+            reply = call(request.max_tokens or settings.max_tokens)
+        else:
+            reply = complete_untruncated(call, settings.max_tokens)  # TruncatedError: the fallback answers
+        if reply.finish_reason == "length" and grammar is not None:
+            if tools:
+                raise LightdomError(f"tool call cut off at max_tokens={request.max_tokens}")
+            message: dict[str, Any] = {"role": "assistant", "content": reply.text}  # the client's cap: not validated
+        else:
+            problem = check_schema(reply.text, schema)
+            if problem is not None:
+                raise LightdomError(f"local answer {problem}")
+            message = answer_message(request, reply.text)
+        return Answer(message, reply.finish_reason or "stop", reply.prompt_tokens, spent["completion"], "local",
+                      target.model, reply.confidence)
 
     def _remote(self, request: ChatRequest, *, url: str | None, model: str, require_key: bool) -> Answer:
         """Forward the request body to an OpenAI-compatible endpoint."""
@@ -197,9 +209,11 @@ class Gateway:
     # -- one request --------------------------------------------------------------------------
     def _target(self, request: ChatRequest, user_header: str | None) -> Target:
         try:
-            return resolve(self.ws, request.model, request.user or user_header)
+            target = resolve(self.ws, request.model, request.user or user_header)
         except UnknownModel as exc:
             raise GatewayError(404, str(exc), "model_not_found") from None
+        self.metrics.started()  # every resolved request ends in _record
+        return target
 
     def _record(self, call_id: str, target: Target, request: ChatRequest, started: float, answer: Answer | None,
                 local_error: str | None, error: str | None = None) -> None:
