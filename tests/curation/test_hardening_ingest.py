@@ -325,3 +325,24 @@ def test_watch_waits_for_a_file_still_being_written(ws) -> None:
     assert passes >= 2  # the first passes found it unsettled
     assert imported == 30 and _count(ws, Example) == 30
     assert (ws.processed_dir / "growing.jsonl").read_text().count("\n") == 30
+
+
+# --- the same files through the CLI: one clear line each, no traceback ---------------------------
+
+def test_hostile_files_through_the_cli(ws, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from lightdom_tui.cli import app
+
+    fake = tmp_path / "fake.jsonl.gz"
+    fake.write_text("not gzip\n")
+    packed = gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in _records(200, "cli")))
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(packed[: len(packed) // 2])
+    huge = write_jsonl(tmp_path / "huge.jsonl", [chat("ok", "fine"), '{"n": ' + "1" * 5000 + "}"])
+    result = CliRunner().invoke(app, ["--home", str(ws.root), "ingest", str(fake), str(cut), str(huge)])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert "not gzip" in result.output and "gzip data truncated" in result.output
+    assert "number too large" in result.output
+    assert {f.status for f in _file_rows(ws)} == {"done"}
