@@ -83,9 +83,14 @@ def load_yaml(text: str, source: str) -> Any:
         return _text_keys(yaml.load(text, Loader=NoAliasLoader))  # noqa: S506 - NoAliasLoader is a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise LightdomError(f"{source}{where}: not valid YAML: {problem}") from None
+        line = mark.line + 1 if mark is not None else None
+        if isinstance(exc, yaml.reader.ReaderError):  # a character YAML refuses: says where, not which line
+            line = text.count("\n", 0, exc.position) + 1
+            problem = f"character {exc.character!r} is not allowed in YAML"
+        else:
+            problem = getattr(exc, "problem", None) or str(exc)
+        where = f":{line}" if line is not None else ""
+        raise LightdomError(f"{source}{where}: not valid YAML: {' '.join(str(problem).split())}") from None
     except RecursionError:
         raise LightdomError(f"{source}: nested too deeply") from None
     except (ValueError, TypeError, OverflowError) as exc:  # a constructor's own check (e.g. a float too large)

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lightdom_tui.errors import LightdomError
 from lightdom_tui.orchestration.documents import export_campaign, import_campaign, read_document, write_document
@@ -97,3 +99,22 @@ def test_every_yaml_load_in_the_package_goes_through_safe_yaml():
         if re.search(r"\byaml\.(safe_|full_|unsafe_)?load(_all)?\s*\(", text):
             offenders.append(str(path.relative_to(PACKAGE)))
     assert offenders == []
+
+
+_YAML_BITS = st.sampled_from(["a: ", "- ", "&x ", "*x ", "!!binary ", "!!set ", "? ", "{", "}", "[", "]", ", ", "\n",
+                              "  ", "'", '"', "2020-01-01", "1e999", "9" * 5000, "<<: ", "%YAML 1.1\n", "---\n",
+                              "!!python/name:os.system ", "\t", "#", "|\n", ">\n", "\x00", "\ufeff", "é"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.one_of(st.lists(_YAML_BITS, max_size=30).map("".join), st.text(max_size=200)),
+       raw=st.binary(max_size=64), suffix=st.sampled_from([".yaml", ".json"]))
+def test_any_document_file_reads_as_a_dict_or_one_line(tmp_path, text, raw, suffix):
+    path = tmp_path / f"doc{suffix}"
+    path.write_bytes(text.encode("utf-8", "surrogatepass") + raw)
+    try:
+        doc = read_document(path)
+    except LightdomError as exc:
+        assert str(exc).startswith(str(path)) and "\n" not in str(exc).strip()
+        return
+    assert isinstance(doc, dict) and all(isinstance(k, str) for k in doc)
