@@ -216,6 +216,8 @@ def base_in_user_wording(home: Path) -> str:
 
     ws = open_workspace(home)
     with ws.session() as session:
+        if find_version(session, "base-user-wording") is not None:
+            return "base-user-wording"
         base = find_version(session, "smollm2-135m-instruct")
         assert base is not None, "the embedded base is not registered (lightdom init)"
         register_version(session, version="base-user-wording", kind="gguf", format="gguf", path=Path(base.path),
@@ -226,27 +228,43 @@ def base_in_user_wording(home: Path) -> str:
     return "base-user-wording"
 
 
-def default_path(home: Path, data: Path, references: Path) -> dict[str, Any]:
-    """ingest → rules → dataset → `train` (no flags) → export → eval + one generate, all CLI."""
-    timings: dict[str, float] = {}
+class Steps:
+    """Each finished step's output kept in WORK/state.json, so a rerun picks up where one stopped
+    (a 30-minute training run is not repeated because a later evaluation failed)."""
 
-    def timed(stage: str, *args: str) -> Any:
-        started = time.perf_counter()
-        out = lightdom(home, *args)
-        timings[stage] = round(time.perf_counter() - started, 1)
-        return out
+    def __init__(self, work: Path) -> None:
+        self.path = work / "state.json"
+        self.done: dict[str, Any] = json.loads(self.path.read_text()) if self.path.exists() else {}
 
-    timed("ingest", "ingest", str(data / "user_calls.jsonl"), "--json")
-    timed("rules", "rules", "apply", "--json")
-    dataset = timed("dataset", "dataset", "build", "user", "--json")
-    train = timed("train", "train", "--dataset", "user", "--json")
-    adapter = train["adapter_version"]
-    export = timed("export", "export", adapter, "--json")
-    gguf = export["version"]
-    held_out = evaluate(home, gguf, references)
-    served = timed("generate", "generate", "Medical clinic", "--count", "6", "--model", gguf, "--json")
-    return {"dataset": dataset, "train": train, "export": {k: export.get(k) for k in ("version", "quant", "size")},
-            "version": gguf, "heldout": held_out, "generate_sample": served, "timings_s": timings}
+    def run(self, name: str, func: Any, *args: Any) -> Any:
+        if name not in self.done:
+            started = time.perf_counter()
+            self.done[name] = {"out": func(*args), "seconds": round(time.perf_counter() - started, 1)}
+            self.path.write_text(json.dumps(self.done, indent=1, default=str))
+        return self.done[name]["out"]
+
+    def seconds(self, name: str) -> float | None:
+        return self.done.get(name, {}).get("seconds")
+
+
+def default_train(home: Path, data: Path, steps: Steps) -> str:
+    """ingest → rules → dataset → `train` with no flags; returns the adapter version."""
+    steps.run("ingest", lightdom, home, "ingest", str(data / "user_calls.jsonl"), "--json")
+    steps.run("rules", lightdom, home, "rules", "apply", "--min-quality", "0.5", "--json")  # as `lightdom demo` does
+    steps.run("dataset", lightdom, home, "dataset", "build", "user", "--json")
+    return steps.run("train", lightdom, home, "train", "--dataset", "user", "--json")["adapter_version"]
+
+
+def default_serve(home: Path, adapter: str, references: Path, steps: Steps) -> dict[str, Any]:
+    """`export` (q4_k_m) → held-out eval → one `generate`, all through the CLI."""
+    gguf = steps.run("export", lightdom, home, "export", adapter, "--json")["version"]
+    held_out = steps.run("eval-default", evaluate, home, gguf, references)
+    served = steps.run("generate", lightdom, home, "generate", "Medical clinic", "--count", "6", "--model", gguf,
+                       "--json")
+    names = ("ingest", "rules", "dataset", "train", "export")
+    return {"version": gguf, "adapter": adapter, "heldout": held_out, "generate_sample": served,
+            "train": steps.done["train"]["out"], "dataset": steps.done["dataset"]["out"],
+            "timings_s": {n: steps.seconds(n) for n in names}}
 
 
 # --------------------------------------------------------------------------- the plain recipe (reference)
@@ -306,9 +324,8 @@ def plain_recipe(home: Path, out: Path, epochs: int = 3, batch: int = 8, lr: flo
         register_version(session, version="plain-lora-r32", kind="adapter", format="peft", path=adapter_dir,
                          architecture="llama", parent_id=base_id, dataset_id=dataset_id, prompts=prompts,
                          notes="bench/generalisation.py plain recipe")
-    export = lightdom(home, "export", "plain-lora-r32", "--json")
     return {"steps": steps, "epochs": epochs, "batch": batch, "lr": lr, "train_seconds": round(seconds, 1),
-            "version": export["version"]}
+            "adapter": "plain-lora-r32"}
 
 
 # --------------------------------------------------------------------------- main
@@ -336,22 +353,22 @@ def main() -> None:
     references = data / "heldout.jsonl"
     if not (home / "lightdom.toml").exists():
         lightdom(home, "init", "--json")
+    steps = Steps(args.work)
     rows: dict[str, Any] = {}
     results["rows"] = rows
+    # Training first (CPU-heavy, no serving needed), then exports and held-out evaluations.
+    adapter = default_train(home, data, steps) if "default" in parts else None
+    plain = steps.run("plain-train", plain_recipe, home, args.work) if "plain" in parts else None
     if "base" in parts:
-        rows["base"] = {"version": base_in_user_wording(home)}
-        rows["base"]["heldout"] = evaluate(home, rows["base"]["version"], references)
+        version = steps.run("base-version", base_in_user_wording, home)
+        rows["base"] = {"version": version, "heldout": steps.run("eval-base", evaluate, home, version, references)}
         save(results)
-    if "default" in parts:
-        started = time.perf_counter()
-        rows["default"] = default_path(home, data, references)
-        rows["default"]["wall_s"] = round(time.perf_counter() - started, 1)
+    if adapter:
+        rows["default"] = default_serve(home, adapter, references, steps)
         save(results)
-    if "plain" in parts:
-        if "default" not in parts:
-            raise SystemExit("--only plain needs the dataset the default path builds (run default too)")
-        rows["plain"] = plain_recipe(home, args.work)
-        rows["plain"]["heldout"] = evaluate(home, rows["plain"]["version"], references)
+    if plain:
+        gguf = steps.run("plain-export", lightdom, home, "export", plain["adapter"], "--json")["version"]
+        rows["plain"] = {**plain, "version": gguf, "heldout": steps.run("eval-plain", evaluate, home, gguf, references)}
         save(results)
     f1 = {name: (row.get("heldout") or {}).get("f1") for name, row in rows.items()}
     if f1.get("default") is not None:

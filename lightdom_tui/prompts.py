@@ -50,6 +50,8 @@ class PromptConfig:
 
     system: str = DEFAULT_SYSTEM_PROMPT
     user_template: str = DEFAULT_USER_TEMPLATE
+    fewshot: int = 0  # remembered examples put before each question (lightdom_tui/fewshot.py)
+    memory_dataset: int | None = None  # the dataset version they come from
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> PromptConfig:
@@ -60,25 +62,37 @@ class PromptConfig:
         """
         data = data or {}
         system = data.get("system")
+        fewshot, memory = data.get("fewshot"), data.get("memory_dataset")
         return cls(
             system=DEFAULT_SYSTEM_PROMPT if not isinstance(system, str) else system,
             user_template=data.get("user_template") or DEFAULT_USER_TEMPLATE,
+            fewshot=fewshot if isinstance(fewshot, int) and fewshot > 0 and isinstance(memory, int) else 0,
+            memory_dataset=memory if isinstance(memory, int) else None,
         )
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, Any]:
         """The stored form."""
-        return {"system": self.system, "user_template": self.user_template}
+        data: dict[str, Any] = {"system": self.system, "user_template": self.user_template}
+        if self.fewshot:
+            data.update(fewshot=self.fewshot, memory_dataset=self.memory_dataset)
+        return data
 
 
 def render_attribute_messages(
-    topic: str, count: int = 8, context: str | None = None, prompts: PromptConfig | None = None
+    topic: str, count: int = 8, context: str | None = None, prompts: PromptConfig | None = None,
+    shots: list[Any] | None = None,
 ) -> list[dict[str, str]]:
-    """Chat messages asking for ``count`` attributes of ``topic``."""
+    """Chat messages asking for ``count`` attributes of ``topic``; ``shots`` (objects with ``topic``,
+    ``count``, ``answer``: remembered examples) go before the question as earlier turns."""
     prompts = prompts or PromptConfig()
     context_block = f"\nContext: {context.strip()}" if context and context.strip() else ""
     user = prompts.user_template.format(topic=topic.strip(), count=count, context_block=context_block)
     system = [{"role": "system", "content": prompts.system}] if prompts.system else []
-    return [*system, {"role": "user", "content": user}]
+    earlier: list[dict[str, str]] = []
+    for shot in shots or []:
+        asked = prompts.user_template.format(topic=shot.topic.strip(), count=shot.count, context_block="")
+        earlier += [{"role": "user", "content": asked}, {"role": "assistant", "content": shot.answer}]
+    return [*system, *earlier, {"role": "user", "content": user}]
 
 
 def version_prompts(stored: Any, task_type: str = ATTRIBUTE_TASK) -> PromptConfig:

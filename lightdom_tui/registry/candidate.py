@@ -19,11 +19,11 @@ from typing import Any
 
 from lightdom_tui import prompts
 from lightdom_tui.db.models import ModelVersion
+from lightdom_tui.fewshot import render_for_version
 from lightdom_tui.prompts import (
     ATTRIBUTE_TASK,
     AttributeCheck,
     PromptConfig,
-    render_attribute_messages,
     validate_attribute_answer,
 )
 from lightdom_tui.workspace import Workspace
@@ -126,7 +126,7 @@ def generate_attributes_for(
         return _not_gguf(version, topic)
     from lightdom_tui.inference.constrained import REPEAT_PENALTY, request_schema  # the served request shape
 
-    messages = render_attribute_messages(topic, count, context, version_prompts(version))
+    messages = render_for_version(workspace, topic, count, context, version_prompts(version))
     completion = complete_json(workspace, version, messages, request_schema(count), repeat_penalty=REPEAT_PENALTY)
     if completion.text is None:
         check = AttributeCheck(errors=[completion.error or "no answer"])

@@ -23,7 +23,8 @@ from lightdom_tui.db.jsoncol import loads
 from lightdom_tui.db.models import RequestLog
 from lightdom_tui.errors import LightdomError
 from lightdom_tui.modelio.embedded import EMBEDDED_VERSION
-from lightdom_tui.prompts import ATTRIBUTE_TASK, PromptConfig, render_attribute_messages, version_prompts
+from lightdom_tui.fewshot import render_for_version
+from lightdom_tui.prompts import ATTRIBUTE_TASK, PromptConfig, version_prompts
 from lightdom_tui.registry.routing import choose_route
 from lightdom_tui.registry.versions import find_version
 from lightdom_tui.serving import cache
@@ -158,7 +159,7 @@ def generate_attributes(
         raise LightdomError(f"count: {count} must be at least 1")
     settings = ws.settings.serving
     target = _route(ws, task_type, request_key, model)
-    messages = render_attribute_messages(topic, count, context, _prompts_for(target.prompts, task_type))
+    messages = render_for_version(ws, topic, count, context, _prompts_for(target.prompts, task_type))
     params = {"count": count, "max_tokens": settings.max_tokens, "temperature": settings.temperature}
     local_error: str | None = None
     started = time.perf_counter()

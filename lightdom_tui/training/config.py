@@ -60,6 +60,10 @@ class TrainConfig:
     # instead of by eval loss. "" = loss only; "name_f1" = attribute generation's name F1.
     task_metric: str = ""
     task_eval_items: int = 24  # validation items generated per eval
+    # Attribute generation: the trained version answers with this many of its dataset's most
+    # similar examples before each question (lightdom_tui/fewshot.py; 0 = off). Recorded in
+    # the version's prompt, so serving and evaluation render them; task evals use them too.
+    fewshot_k: int = 0
     dtype: str = "auto"  # auto = bf16 on CUDA when supported, else fp32
 
     def validate(self) -> TrainConfig:
@@ -84,7 +88,7 @@ class TrainConfig:
             raise LightdomError(f"layers_to_transform: layer indices must be >= 0, got {self.layers_to_transform}")
         if self.task_metric not in TASK_METRIC_VALUES:
             raise LightdomError(f"task_metric '{self.task_metric}': expected one of {', '.join(map(repr, TASK_METRIC_VALUES))}")
-        for name in ("min_steps", "max_epochs", "time_budget_s", "evals_per_run", "task_eval_items"):
+        for name in ("min_steps", "max_epochs", "time_budget_s", "evals_per_run", "task_eval_items", "fewshot_k"):
             if getattr(self, name) < 0:
                 raise LightdomError(f"{name}: must be >= 0, got {getattr(self, name)}")
         if self.learning_rate <= 0:

@@ -469,7 +469,27 @@ def _task_items(workspace: Workspace, dataset: Dataset, config: TrainConfig) -> 
     with workspace.session() as session:
         rows = dataset_rows(session, dataset.id, "validation")
         conversations = [messages for example, messages in rows if example.task_type == ATTRIBUTE_TASK]
+        if config.fewshot_k:  # ask the way the version will be served: its remembered examples first
+            from lightdom_tui.fewshot import ShotIndex, dataset_shots
+            from lightdom_tui.prompts import render_attribute_messages, version_prompts
+
+            index, prompts = ShotIndex(dataset_shots(session, dataset.id)), version_prompts(dataset.prompts_json)
+            topics = [loads(example.metadata_json, {}).get("topic") for example, _ in rows
+                      if example.task_type == ATTRIBUTE_TASK]
+            conversations = [_with_shots(m, t, index, prompts, config.fewshot_k, render_attribute_messages)
+                             for m, t in zip(conversations, topics, strict=True)]
     return attribute_items(conversations, config.task_eval_items)
+
+
+def _with_shots(messages: list[dict[str, Any]], topic: Any, index: Any, prompts: Any, k: int,
+                render: Any) -> list[dict[str, Any]]:
+    """A validation conversation with the remembered examples inserted before its question."""
+    if not isinstance(topic, str) or not topic.strip():
+        return messages
+    shots = render(topic, 1, None, prompts, shots=index.nearest(topic, k))[:-1]
+    system = 1 if messages and messages[0].get("role") == "system" else 0
+    earlier = shots[1:] if shots and shots[0].get("role") == "system" else shots
+    return [*messages[:system], *earlier, *messages[system:]]
 
 
 def _record_task_eval(workspace: Workspace, run_id: int, step: int, metrics: StepMetrics) -> None:
@@ -629,6 +649,9 @@ def publish_adapter(
         shutil.rmtree(folder, ignore_errors=True)
         raise LightdomError(f"adapter {target}: could not be written ({exc})") from exc
     metrics = {**summary, "dataset": f"{dataset.name}@{dataset.version}", "manifest_hash": dataset.manifest_hash}
+    prompts = loads(dataset.prompts_json, {})
+    if config.fewshot_k and isinstance(prompts.get(ATTRIBUTE_TASK), dict):  # the dataset becomes its memory
+        prompts[ATTRIBUTE_TASK] = {**prompts[ATTRIBUTE_TASK], "fewshot": config.fewshot_k, "memory_dataset": dataset.id}
     try:
         with workspace.session() as session:
             version = register_version(
@@ -642,7 +665,7 @@ def publish_adapter(
                 run_id=run.id,
                 dataset_id=dataset.id,
                 metrics=metrics,
-                prompts=loads(dataset.prompts_json, {}),
+                prompts=prompts,
                 notes=f"LoRA adapter from run {run.id} ({config.method}, r={config.lora_r})",
             )
             record = get_run(session, run.id)

@@ -107,3 +107,30 @@ def test_foreign_wording_is_trained_served_and_valid(workspace, tiny_base) -> No
     params = {"count": count, "max_tokens": settings.max_tokens, "temperature": settings.temperature}
     with workspace.session() as session:
         assert session.get(ResponseCache, cache.cache_key(f"{exported.version}@{sha}", trained, params)) is not None
+
+
+def test_remembered_examples_are_the_nearest_topics_in_the_version_wording(workspace) -> None:
+    from lightdom_tui.curation.datasets import build_dataset
+    from lightdom_tui.curation.examples import add_example
+    from lightdom_tui.fewshot import Shot, ShotIndex, render_for_version
+
+    index = ShotIndex([Shot("Dental clinic", 2, "a"), Shot("Bus trip", 2, "b"), Shot("Medical clinic", 3, "c"),
+                       Shot("Invoice", 1, "d")])
+    assert {s.topic for s in index.nearest("Veterinary clinic", 2)} == {"Dental clinic", "Medical clinic"}
+    assert [s.topic for s in index.nearest("Medical clinic", 1)] == ["Dental clinic"]  # never its own answer
+    with workspace.session() as session:
+        for topic in TOPICS:
+            add_example(session, user_chat(topic, 3), task_type="attribute_generation", source="log",
+                        status="approved", metadata={"topic": topic})
+    dataset = build_dataset(workspace, "user", split=0.7, seed=0)
+    stored = {"attribute_generation": {"system": SYSTEM, "user_template": TEMPLATE, "fewshot": 2,
+                                       "memory_dataset": dataset.id}}
+    prompts = version_prompts(stored)
+    assert (prompts.fewshot, prompts.memory_dataset) == (2, dataset.id)
+    messages = render_for_version(workspace, "Veterinary clinic", 4, None, prompts)
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
+    closest = ShotIndex([Shot(t, 3, "") for t in TOPICS]).nearest("Veterinary clinic", 2)[-1].topic
+    assert messages[3:5] == user_chat(closest, 3)[1:]  # a whole remembered call, in the user's wording, last
+    assert messages[-1]["content"] == TEMPLATE.format(topic="Veterinary clinic", count=4)
+    plain = render_for_version(workspace, "Veterinary clinic", 4, None, version_prompts({}))
+    assert len(plain) == 2  # a version without memory: just its prompt
