@@ -173,3 +173,34 @@ def test_scheduler_interval_out_of_range_is_one_line(tmp_path, interval):
         run_scheduler(ws, interval_s=interval, max_ticks=1)
     ws.close()
     assert check_interval(1) == 1.0 and check_interval(86_400) == 86_400.0
+
+
+# --------------------------------------------------------------------------- through the CLI
+
+
+def test_the_cli_says_one_line_for_hostile_imports_and_a_bad_interval(tmp_path):
+    from typer.testing import CliRunner
+
+    from lightdom_tui.cli import app
+
+    ws = create_workspace(tmp_path / "ws")
+    hostile = tmp_path / "hostile.json"
+    hostile.write_text(json.dumps({"lightdom": "campaign", "version": 1, "campaign": {"name": "x", "workflows": [
+        {"name": "w", "trigger": "schedule", "trigger_config": {"cron": "* * * * *"}, "status": "active",
+         "services": [{"name": "s", "type": "file", "config": {"paths": ["/etc/passwd"]},
+                       "datastreams": [{"name": "d", "destination": "jsonl:/tmp/stolen.jsonl"}]}]}]}}))
+    laughs = tmp_path / "laughs.yaml"
+    laughs.write_text("a: &a [x, x]\nb: [*a, *a]\n")
+    for args, message in [
+        (["campaign", "import", str(hostile)], "campaign.workflows[0].services[0].config.paths[0]: '/etc/passwd' is "
+                                               "outside the workspace"),
+        (["campaign", "import", str(laughs)], "laughs.yaml:1: not valid YAML: anchors (&a) are not allowed"),
+        (["scheduler", "run", "--interval", "0", "--no-webhooks", "--no-watch"],
+         "scheduler interval: 0.0 must be from 1 to 86400 seconds"),
+    ]:
+        result = CliRunner().invoke(app, ["--home", str(ws.root), *args])
+        assert result.exit_code == 1, (args, result.output)
+        assert message in result.stderr and "Traceback" not in result.output + result.stderr
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and errors[0] == result.stderr.strip().splitlines()[-1], result.stderr
+    ws.close()
