@@ -1,8 +1,9 @@
-"""`lightdom export`, `generate`, `serve` and `keys set|show|delete`."""
+"""`lightdom export`, `generate`, `serve`, `pack`/`unpack`, `sync export` and `keys`."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,6 +17,11 @@ def register(app: typer.Typer) -> None:
     app.command("export")(export)
     app.command("generate")(generate)
     app.command("serve")(serve)
+    app.command("pack")(pack)
+    app.command("unpack")(unpack)
+    sync_app = typer.Typer(help="Carry an edge box's logged calls and verdicts back to the workstation.")
+    sync_app.command("export")(sync_export)
+    app.add_typer(sync_app, name="sync")
     keys_app = typer.Typer(help="API keys for the remote fallback (system keyring; never printed in full).")
     keys_app.command("set")(keys_set)
     keys_app.command("show")(keys_show)
@@ -109,6 +115,50 @@ def serve(
                                           "task:TYPE; Ctrl-C stops)"))
     sys.stdout.flush()
     run_server(app, info)
+
+
+def pack(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="A GGUF version or alias.")],
+    out: Annotated[Path, typer.Option("--output", "-o", help="The pack file to write.")],
+    json: JsonOpt = False,
+) -> None:
+    """Write one file with the GGUF, its sha256, prompts, schema, task routes and lineage (for an edge box)."""
+    from lightdom_tui.serving.pack import pack as pack_version
+
+    result = pack_version(workspace_from(ctx), ref, out)
+    emit(result, json, lambda c: c.print(
+        f"packed [bold]{result.version}[/] → {result.path} ({result.size / 2**20:.1f} MiB, sha256 {result.sha256[:12]}…, "
+        f"routes: {', '.join(result.task_routes) or 'none'})"))
+
+
+def unpack(
+    ctx: typer.Context,
+    source: Annotated[Path, typer.Argument(help="A file written by `lightdom pack`.")],
+    no_deploy: Annotated[bool, typer.Option("--no-deploy", help="Register only; do not serve its task routes.")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Register a packed model here (sha256 checked) and deploy it for its task routes."""
+    from lightdom_tui.serving.pack import unpack as unpack_file
+
+    result = unpack_file(workspace_from(ctx), source, deploy=not no_deploy)
+    emit(result, json, lambda c: c.print(
+        f"{'registered' if result.registered else 'already here:'} [bold]{result.version}[/] ({result.path}); "
+        f"serving: {', '.join(result.deployed) or 'by name'}"))
+
+
+def sync_export(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--output", "-o", help="The JSONL file to write.")],
+    since: Annotated[str | None, typer.Option("--since", help="Only calls logged or judged since (ISO date).")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Write this box's logged gateway calls and verdicts as one file for `lightdom ingest` on the workstation."""
+    from lightdom_tui.serving.sync import export_calls
+
+    result = export_calls(workspace_from(ctx), out, since=since)
+    emit(result, json, lambda c: c.print(
+        f"{result.records} call(s), {result.verdicts} with a verdict, from {result.box} → {result.path}"))
 
 
 def _read_key(provider: str) -> str:
