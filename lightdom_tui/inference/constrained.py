@@ -59,5 +59,7 @@ def request_schema(count: int) -> dict[str, Any]:
     attributes["maxItems"] = max(1, count)
     item = attributes["items"]["properties"]
     item["name"]["maxLength"] = NAME_MAX_LENGTH
+    # llama.cpp's converter drops maxLength when a pattern is given: the pattern itself must bound it
+    item["name"]["pattern"] = f"^[a-z][a-z0-9_]{{0,{NAME_MAX_LENGTH - 1}}}$"
     item["description"]["maxLength"] = DESCRIPTION_MAX_LENGTH
     return schema
