@@ -72,12 +72,12 @@ class VerificationReport:
 
 
 def open_llama(path: Path, *, n_ctx: int = 512, n_threads: int | None = None) -> Any:
-    """A llama.cpp model with logits for every position (quiet)."""
-    import llama_cpp
+    """A llama.cpp model with logits for every position (quiet; opened by the inference core)."""
+    from lightdom_tui.inference.llama import open_llama as open_model
+    from lightdom_tui.settings import ServingSettings
 
-    return llama_cpp.Llama(
-        str(path), logits_all=True, verbose=False, n_ctx=n_ctx, n_batch=n_ctx, n_threads=n_threads
-    )
+    settings = ServingSettings(n_threads=n_threads or 0, n_batch=n_ctx)
+    return open_model(path, settings, n_ctx=n_ctx, logits_all=True)
 
 
 def llama_logits(llm: Any, ids: list[int]) -> np.ndarray:
