@@ -147,6 +147,44 @@ def check_settings(home: Path | str | None) -> dict[str, Any]:
     return {"file": str(root / SETTINGS_FILE), "valid": not read.problems, "problems": read.problems}
 
 
+def check_export_memory(home: Path | str | None) -> list[dict[str, Any]]:
+    """Memory a streamed export of each registered base model needs (from tensor tables, no weights read)."""
+    root = resolve_home(home)
+    if not is_workspace(root):
+        return []
+    from sqlmodel import select
+
+    from lightdom_tui.db.models import ModelVersion
+    from lightdom_tui.errors import LightdomError
+    from lightdom_tui.modelio.memory import estimate_export_memory, gib
+    from lightdom_tui.workspace import open_workspace
+
+    try:
+        workspace = open_workspace(root, lenient_settings=True)
+    except LightdomError:  # check_workspace reports why
+        return []
+    try:
+        with workspace.session() as session:
+            bases = [(v.version, v.path) for v in session.exec(select(ModelVersion).where(ModelVersion.kind == "base"))]
+    finally:
+        workspace.close()
+    found: list[dict[str, Any]] = []
+    for version, path in bases:
+        try:
+            est = estimate_export_memory(Path(path))
+        except Exception as exc:  # one unreadable base is a finding, not a crash
+            found.append({"version": version, "error": str(exc)})
+            continue
+        found.append({
+            "version": version,
+            "params": est.params,
+            "largest_tensor": est.largest_tensor,
+            "export_peak_gb": gib(est.peak_bytes),
+            "mapped_f16_gb": gib(est.mapped_bytes),
+        })
+    return found
+
+
 def run_doctor(home: Path | str | None = None) -> dict[str, Any]:
     """All checks; each failure is reported in place, never raised."""
     from lightdom_tui.modelio.embedded import embedded_gguf_path
@@ -170,4 +208,5 @@ def run_doctor(home: Path | str | None = None) -> dict[str, Any]:
         "embedded_model": embedded,
         "workspace": check_workspace(home),
         "settings": check_settings(home),
+        "export_memory": check_export_memory(home),
     }

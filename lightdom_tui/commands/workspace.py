@@ -67,6 +67,10 @@ def doctor(ctx: typer.Context, json: JsonOpt = False) -> None:
         table.add_row("workspace", markup_safe(f"{ws['path']} ({state})"))
         settings = report["settings"]
         table.add_row("settings", "ok" if settings["valid"] else markup_safe("; ".join(settings["problems"])))
+        for base in report.get("export_memory", []):
+            need = base.get("error") or (f"~{base['export_peak_gb']} GiB RAM (+{base['mapped_f16_gb']} GiB f16 "
+                                         "file mapped by llama.cpp)")
+            table.add_row(f"export {base['version']}", need)
         console.print(table)
 
     emit(report, json, human)
