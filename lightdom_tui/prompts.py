@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from lightdom_tui.errors import LightdomError
+
 ATTRIBUTE_TASK = "attribute_generation"
 ATTRIBUTE_TYPES = ("string", "number", "boolean", "array", "object", "date")
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
@@ -213,3 +215,55 @@ def validate_attribute_answer(text: str) -> AttributeCheck:
 def normalise_name(name: str) -> str:
     """Name form used for matching against references: lower case, separators unified."""
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+# --------------------------------------------------------------------------- tool calls in chat templates
+
+
+def _tool_call_parts(call: dict[str, Any]) -> tuple[str, Any]:
+    function = call.get("function", call)
+    name = function.get("name")
+    if not name:
+        raise LightdomError(f"tool call {call!r}: has no function name")
+    arguments = function.get("arguments", {})
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        except json.JSONDecodeError:
+            pass  # keep the raw text: the model must learn exactly what was logged
+    return name, arguments
+
+
+def _hermes_text(content: str | None, tool_calls: list[dict[str, Any]]) -> str:
+    parts = [content] if content else []
+    for call in tool_calls:
+        name, arguments = _tool_call_parts(call)
+        payload = json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False)
+        parts.append(f"<tool_call>\n{payload}\n</tool_call>")
+    return "\n".join(parts)
+
+
+def messages_for_template(template: str | None, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages in the shape a chat template expects; training and eval-loss scoring both use it.
+
+    Templates that render ``tool_calls`` themselves get them with arguments parsed to objects;
+    the others (SmolLM2) get each call written into the assistant text in the Hermes
+    ``<tool_call>`` format, so no call is dropped and no content is ``None``.
+    """
+    native = "tool_calls" in str(template or "")
+    prepared = []
+    for message in messages:
+        message = dict(message)
+        calls = message.get("tool_calls") or []
+        if calls and native:
+            message["tool_calls"] = [
+                {"type": "function", "id": c.get("id"), "function": dict(zip(("name", "arguments"), _tool_call_parts(c)))}
+                for c in calls
+            ]
+        elif calls:
+            message["content"] = _hermes_text(message.get("content"), calls)
+            message.pop("tool_calls")
+        if message.get("content") is None:
+            message["content"] = ""
+        prepared.append(message)
+    return prepared

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lightdom_tui.db.models import ModelVersion
+from lightdom_tui.prompts import messages_for_template
 from lightdom_tui.workspace import Workspace
 
 SCORING_CTX = 1024  # llama.cpp keeps n_ctx × vocab logits with logits_all; bounded memory
@@ -62,7 +63,11 @@ def answer_loss(workspace: Workspace, version: ModelVersion, conversations: list
                 skipped += 1
                 continue
             context, answer = parts
-            prefix = render(messages=context).prompt  # ends with the assistant generation prompt
+            try:  # tool calls shaped as the trainer shapes them (SmolLM2's template adds content to a str)
+                prefix = render(messages=messages_for_template(template, context)).prompt  # ends with the generation prompt
+            except Exception:  # a call without a name, or a template that rejects the shape: not scored
+                skipped += 1
+                continue
             prefix_tokens = model.tokenize(prefix.encode(), add_bos=False, special=True)
             tokens = model.tokenize((prefix + answer + eos).encode(), add_bos=False, special=True)
             if len(tokens) > SCORING_CTX or tokens[: len(prefix_tokens)] != prefix_tokens:

@@ -14,11 +14,11 @@ Qwen2.5 itself uses, so no call is silently dropped by the template.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from lightdom_tui.errors import LightdomError
+from lightdom_tui.prompts import messages_for_template
 
 IGNORE_INDEX = -100
 
@@ -40,53 +40,9 @@ class RenderedExample:
         return len(self.input_ids)
 
 
-def template_supports_tools(tokenizer: Any) -> bool:
-    """True when the chat template renders ``tool_calls`` itself."""
-    return "tool_calls" in str(tokenizer.chat_template or "")
-
-
-def _tool_call_parts(call: dict[str, Any]) -> tuple[str, Any]:
-    function = call.get("function", call)
-    name = function.get("name")
-    if not name:
-        raise LightdomError(f"tool call {call!r}: has no function name")
-    arguments = function.get("arguments", {})
-    if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError:
-            pass  # keep the raw text: the model must learn exactly what was logged
-    return name, arguments
-
-
-def _hermes_text(content: str | None, tool_calls: list[dict[str, Any]]) -> str:
-    parts = [content] if content else []
-    for call in tool_calls:
-        name, arguments = _tool_call_parts(call)
-        payload = json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False)
-        parts.append(f"<tool_call>\n{payload}\n</tool_call>")
-    return "\n".join(parts)
-
-
 def prepare_messages(tokenizer: Any, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Messages in the shape the model's template expects (see module docstring)."""
-    native = template_supports_tools(tokenizer)
-    prepared = []
-    for message in messages:
-        message = dict(message)
-        calls = message.get("tool_calls") or []
-        if calls and native:
-            message["tool_calls"] = [
-                {"type": "function", "id": c.get("id"), "function": dict(zip(("name", "arguments"), _tool_call_parts(c)))}
-                for c in calls
-            ]
-        elif calls:
-            message["content"] = _hermes_text(message.get("content"), calls)
-            message.pop("tool_calls")
-        if message.get("content") is None:
-            message["content"] = ""
-        prepared.append(message)
-    return prepared
+    return messages_for_template(tokenizer.chat_template, messages)
 
 
 def _render(tokenizer: Any, messages: list[dict[str, Any]], generation_prompt: bool) -> str:

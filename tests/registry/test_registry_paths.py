@@ -137,3 +137,63 @@ def test_continuous_round_trains_exports_evaluates_and_stages(workspace, tiny_mo
     shown = _cli(workspace, "models", "show", gguf.version)
     assert shown["model"]["aliases"] == ["staging"]  # never production: that stays a person's (or an A/B test's) call
     assert _cli(workspace, "continuous", "run", "--auto")["action"] == "none"
+
+
+TOOLS_PROMPT = ("You can call these tools:\n- get_weather(city): the current weather in a city\n"
+                "- fetch_page(url): download a web page")
+TOOL_ASKS = [("get_weather", {"city": "Paris"}, "What is the weather in Paris right now?"),
+             ("fetch_page", {"url": "https://example.com/"}, "Download https://example.com/ for me."),
+             ("get_weather", {"city": "Oslo"}, "Weather in Oslo, please."),
+             ("fetch_page", {"url": "https://example.org/a"}, "Fetch the page https://example.org/a")]
+
+
+def _tool_examples(workspace) -> None:
+    from lightdom_tui.curation.examples import add_example
+
+    with workspace.session() as session:
+        for name, arguments, ask in TOOL_ASKS:
+            call = {"id": "c1", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
+            add_example(session, [{"role": "system", "content": TOOLS_PROMPT}, {"role": "user", "content": ask},
+                                  {"role": "assistant", "content": None, "tool_calls": [call]},
+                                  {"role": "tool", "tool_call_id": "c1", "name": name, "content": '{"ok": true}'},
+                                  {"role": "assistant", "content": "Done."}],
+                        task_type="tool_use", source="manual", status="approved")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_tool_use_evaluation_on_the_embedded_model(workspace):
+    import math
+
+    from lightdom_tui.curation.datasets import build_dataset
+    from lightdom_tui.registry.versions import register_version
+    from lightdom_tui.settings import save_settings
+
+    workspace.settings.serving.n_threads, workspace.settings.serving.max_tokens = 1, 96
+    save_settings(workspace.root, workspace.settings)
+    _tool_examples(workspace)
+    dataset = build_dataset(workspace, "tools", split=0.5, seed=2)
+    assert dataset.n_validation == 2
+
+    result = _cli(workspace, "eval", "smollm2-135m-instruct", "--dataset", "tools", "--task-type", "tool_use")
+    m, items = result["metrics"], result["items"]
+    assert (result["task_type"], result["n"], len(items)) == ("tool_use", 2, 2)
+    # the grammar allows only the dataset's tool names and a JSON object: every answer parses
+    assert m["json_validity"] == 1.0 and all(i["error"] is None for i in items)
+    assert all(i["predicted"] in {"get_weather", "fetch_page"} and i["expected"] in {"get_weather", "fetch_page"}
+               for i in items)
+    # each metric is the share of its per-item verdict, and the verdicts nest: exact ⇒ JSON-equal ⇒ right tool
+    assert m["tool_selection_accuracy"] == sum(i["predicted"] == i["expected"] for i in items) / 2
+    assert m["arguments_json_equal"] == sum(i["arguments_json_equal"] for i in items) / 2
+    assert m["arguments_exact_match"] == sum(i["arguments_exact"] for i in items) / 2
+    for i in items:
+        assert i["arguments_exact"] <= i["arguments_json_equal"] <= (i["predicted"] == i["expected"])
+    assert m["latency_p50_ms"] > 0 and m["skipped"] == 0
+    assert m["loss_tokens"] > 0 and m["perplexity"] == pytest.approx(math.exp(m["eval_loss"]))
+    with workspace.session() as session:
+        stored = session.get(Evaluation, result["evaluation_id"])
+        assert (stored.task_type, stored.n, stored.dataset_id) == ("tool_use", 2, dataset.id)
+        assert json.loads(stored.metrics_json) == m
+        register_version(session, version="tiny-hf", kind="base", format="hf", path=workspace.root)
+    assert "needs a GGUF version" in _cli(workspace, "eval", "tiny-hf", "--dataset", "tools",
+                                          "--task-type", "tool_use", ok=False)
