@@ -8,6 +8,7 @@ and calls use cases in thread workers; nothing here touches the database.
 from __future__ import annotations
 
 import gc
+from datetime import datetime, timezone
 
 from textual import on
 from textual.app import App, ComposeResult
@@ -67,6 +68,7 @@ class LightdomApp(App[None]):
         super().__init__()
         self.workspace = workspace
         self.sub_title = str(workspace.root)
+        self.started_at = datetime.now(timezone.utc)  # undo asks before reaching into an earlier session
 
     def compose(self) -> ComposeResult:
         yield Header()

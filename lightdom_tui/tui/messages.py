@@ -209,15 +209,33 @@ class ExamplesChanged(Message):
 
 
 class ExamplesReload(Message):
-    """Many examples changed (bulk, undo, correction): the table re-reads its pages."""
+    """Many examples changed (bulk, undo, correction): the table re-reads its pages.
+
+    ``follow_id``: the example the cursor should stay on (a correction inserts a row above it
+    in some sorts; keeping the row index would move the cursor to another example).
+    """
+
+    def __init__(self, follow_id: int | None = None) -> None:
+        super().__init__()
+        self.follow_id = follow_id
 
 
 class CountersLoaded(Snapshot):
-    """The curation counters line."""
+    """The curation counters line (and the task types and sources that exist, for the filters)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, task_types: list[str] | None = None, sources: list[str] | None = None) -> None:
         super().__init__()
         self.text = text
+        self.task_types = task_types
+        self.sources = sources
+
+
+class UndoPreviewed(Message):
+    """What ``u`` would revert (``usecases.curation.UndoPreview`` or None)."""
+
+    def __init__(self, preview: Any) -> None:
+        super().__init__()
+        self.preview = preview
 
 
 class QuarantineLoaded(Snapshot):
@@ -227,3 +245,12 @@ class QuarantineLoaded(Snapshot):
         super().__init__()
         self.rows = rows
         self.total = total
+
+
+class DatasetChecked(Message):
+    """How many examples a dataset built from the current filter would hold (asked before its name)."""
+
+    def __init__(self, count: int, description: str) -> None:
+        super().__init__()
+        self.count = count
+        self.description = description

@@ -184,7 +184,11 @@ def example_stats(ws: Workspace) -> Any:
 
 def counters_line(ws: Workspace) -> str:
     """One line (rich markup): pending / approved / rejected, duplicates, corrections, quarantined, total."""
-    stats = example_stats(ws)
+    return format_counters(example_stats(ws))
+
+
+def format_counters(stats: Any) -> str:
+    """The counters line of ``example_stats`` (rich markup)."""
     status = stats.by_status
     return (
         f"[yellow]pending {status.get('pending', 0):,}[/]  [green]approved {status.get('approved', 0):,}[/]  "
@@ -274,3 +278,40 @@ def read_messages_file(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise LightdomError(f"{path}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class UndoPreview:
+    """What ``undo_last`` would revert now: the batch's action, how many examples, when."""
+
+    batch_id: str
+    action: str
+    examples: int
+    created_at: Any
+
+    def describe(self) -> str:
+        """E.g. "approve of 29 examples (2026-11-30 12:01)"."""
+        when = self.created_at.strftime("%Y-%m-%d %H:%M") if hasattr(self.created_at, "strftime") else self.created_at
+        noun = "example" if self.examples == 1 else "examples"
+        return f"{self.action} of {self.examples:,} {noun} ({when})"
+
+
+def preview_undo(ws: Workspace) -> UndoPreview | None:
+    """The batch ``undo_last`` would revert (the newest not yet undone), or None when there is none."""
+    from sqlalchemy import func, select
+
+    from lightdom_tui.db.models import CurationEvent
+
+    with ws.session() as session:
+        row = session.execute(
+            select(CurationEvent.batch_id, CurationEvent.action)
+            .where(CurationEvent.undone.is_(False), CurationEvent.action != "undo")
+            .order_by(CurationEvent.id.desc()).limit(1)
+        ).first()
+        if row is None:
+            return None
+        count, created = session.execute(
+            select(func.count(CurationEvent.id), func.max(CurationEvent.created_at))
+            .where(CurationEvent.batch_id == row[0], CurationEvent.from_status != "new")
+        ).one()
+        return UndoPreview(row[0], row[1], int(count), created)

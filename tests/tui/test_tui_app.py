@@ -77,12 +77,19 @@ async def test_api_key_is_never_shown(tui_workspace) -> None:  # noqa: ANN001
 
 
 async def test_worker_error_opens_error_modal(tui_workspace) -> None:  # noqa: ANN001
+    """A user error from a worker is a one-line toast; anything else opens the error modal."""
+    from lightdom_tui.tui.widgets.curation import source
+
     app = create_app(tui_workspace)
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        await pilot.press("b")  # build dataset …
-        await pilot.pause()
-        await pilot.press("enter")  # … with an empty name: the service refuses
+        pane = app.query_one("#pane-curation")
+        pane._build("  ")  # the service refuses an empty dataset name
+        await settle(pilot)
+        assert not isinstance(app.screen, ErrorScreen)
+        assert any("dataset name" in str(n.message) for n in app._notifications)
+        pane.run_worker(lambda: source.quarantine(None, 1), thread=True, name="load quarantine",  # type: ignore[arg-type]
+                        exit_on_error=False)  # a bug, not the user's doing
         await settle(pilot)
         assert isinstance(app.screen, ErrorScreen)
-        assert "dataset name" in app.screen._message
+        assert "AttributeError" in app.screen._message

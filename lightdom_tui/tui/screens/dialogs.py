@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -74,7 +74,11 @@ class PromptScreen(ModalScreen[str | None]):
 
 
 class ErrorScreen(ModalScreen[None]):
-    """An error from a worker, shown until dismissed."""
+    """An unexpected error from a worker, shown until a key is pressed.
+
+    Any key closes it; a key other than escape / enter / q then does what it does
+    underneath, so the key that the user typed next is not lost.
+    """
 
     BINDINGS = [Binding("escape,enter,q", "close", "Close", id="dialog.close")]
 
@@ -92,3 +96,13 @@ class ErrorScreen(ModalScreen[None]):
     def action_close(self) -> None:
         """Close the error."""
         self.dismiss(None)
+
+    def on_key(self, event: events.Key) -> None:
+        """Close on any other key and pass that key on to the screen below."""
+        if event.key in ("escape", "enter", "q"):
+            return
+        event.stop()
+        event.prevent_default()
+        self.dismiss(None)
+        app = self.app
+        app.call_after_refresh(app.post_message, events.Key(event.key, event.character))

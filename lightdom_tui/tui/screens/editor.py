@@ -41,7 +41,9 @@ class EditorScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog editor-dialog") as box:
             box.border_title = f"{self._title} (ctrl+s save · ctrl+e $EDITOR · escape discard)"
-            yield TextArea.code_editor(self._text, language="json", id="editor-text")
+            # tab moves focus: with tab indenting, the TextArea keeps escape for itself
+            # and escape could not discard (as the title promises).
+            yield TextArea.code_editor(self._text, language="json", id="editor-text", tab_behavior="focus")
             yield Static("", id="editor-status")
 
     def action_save(self) -> None:

@@ -9,6 +9,8 @@ from textual.worker import Worker, WorkerState
 from lightdom_tui.tui.messages import Notice
 from lightdom_tui.workspace import Workspace
 
+ERROR_TOAST_S = 10  # seconds a user error stays on screen
+
 
 class WorkerErrors:
     """Mixin: the one Worker.StateChanged handler that turns worker errors into an error modal.
@@ -22,6 +24,14 @@ class WorkerErrors:
         if event.state != WorkerState.ERROR or event.worker.error is None:
             return
         error = event.worker.error
+        from lightdom_tui.errors import LightdomError
+
+        if isinstance(error, LightdomError):
+            # The user's to fix and already one clear line: a toast that takes no key away
+            # (a modal here ate the next key the user typed, and the class name was noise).
+            self.app.notify(str(error), title=str(event.worker.name), severity="error",  # type: ignore[attr-defined]
+                            timeout=ERROR_TOAST_S)
+            return
         self.app.show_error(  # type: ignore[attr-defined]
             f"{event.worker.name} failed", f"{type(error).__name__}: {error}"
         )

@@ -33,11 +33,17 @@ class FilterState:
 
     def describe(self) -> str:
         """Short human text of the active filters."""
-        parts = [f"{name}={value}" for name, value in (
-            ("status", self.status), ("task", self.task_type), ("source", self.source),
-            ("q≥", self.quality_min), ("q≤", self.quality_max), ("text", self.text),
+        # the operator is part of the label: "q≥0.9", never "q≥=0.9"
+        parts = [f"{label}{value}" for label, value in (
+            ("status=", self.status), ("task=", self.task_type), ("source=", self.source),
+            ("q≥", self.quality_min), ("q≤", self.quality_max), ("text=", self.text),
         ) if value not in (None, "")]
         return ", ".join(parts) or "all examples"
+
+
+def _chosen(value: object) -> str | None:
+    """A Select's value as text, None for its blank."""
+    return value if isinstance(value, str) else None
 
 
 def _float(text: str) -> float | None:
@@ -66,8 +72,9 @@ class FilterBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Select([(s, s) for s in STATUSES], prompt="any status", id="f-status", compact=True)
-        yield Input(placeholder="task type", id="f-task", compact=True)
-        yield Input(placeholder="source", id="f-source", compact=True)
+        # closed lists: the task types and sources that exist (set_values fills them in)
+        yield Select([], prompt="any task", id="f-task", compact=True)
+        yield Select([], prompt="any source", id="f-source", compact=True)
         yield Input(placeholder="q min", id="f-qmin", compact=True, classes="f-num")
         yield Input(placeholder="q max", id="f-qmax", compact=True, classes="f-num")
         yield Input(placeholder="/ search text", id="f-text", compact=True)
@@ -79,13 +86,26 @@ class FilterBar(Horizontal):
         sort = self.query_one("#f-sort", Select).value
         return FilterState(
             status=status if isinstance(status, str) else None,
-            task_type=self.query_one("#f-task", Input).value.strip() or None,
-            source=self.query_one("#f-source", Input).value.strip() or None,
+            task_type=_chosen(self.query_one("#f-task", Select).value),
+            source=_chosen(self.query_one("#f-source", Select).value),
             quality_min=_float(self.query_one("#f-qmin", Input).value),
             quality_max=_float(self.query_one("#f-qmax", Input).value),
             text=self.query_one("#f-text", Input).value.strip() or None,
             sort=sort if isinstance(sort, str) else "id",
         )
+
+    def set_values(self, task_types: list[str], sources: list[str]) -> None:
+        """Offer the task types and sources that exist; a chosen value that still exists stays chosen."""
+        for selector, values in (("#f-task", task_types), ("#f-source", sources)):
+            select = self.query_one(selector, Select)
+            current = select.value
+            options = [(value, value) for value in values]
+            if [value for _, value in select._options if isinstance(value, str)] == values:
+                continue
+            with self.prevent(Select.Changed):
+                select.set_options(options)
+                if isinstance(current, str) and current in values:
+                    select.value = current
 
     def set_status(self, status: str | None) -> None:
         """Set the status select (the `s` key) and apply."""

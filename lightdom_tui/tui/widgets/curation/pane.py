@@ -14,10 +14,12 @@ from textual.widgets import ContentSwitcher, DataTable, Static
 from lightdom_tui.tui.messages import (
     CountersLoaded,
     DataChanged,
+    DatasetChecked,
     ExamplesChanged,
     ExamplesReload,
     Notice,
     QuarantineLoaded,
+    UndoPreviewed,
 )
 from lightdom_tui.tui.widgets.curation import source as curation
 from lightdom_tui.tui.widgets.curation.conversation import ConversationView
@@ -48,7 +50,7 @@ class CurationPane(Pane):
         Binding("R", "bulk('reject')", "Reject all…", id="curation.bulk_reject", show=False),
         Binding("b", "build_dataset", "Build dataset…", id="curation.build_dataset"),
         Binding("Q", "toggle_quarantine", "Quarantine", id="curation.quarantine"),
-        Binding("escape", "focus_table", "Table", id="curation.focus_table", show=False),
+        Binding("escape", "focus_table", "Back to the table", id="curation.focus_table", show=False),
     ]
 
     def __init__(self, workspace, **kwargs) -> None:  # noqa: ANN001, ANN003
@@ -96,6 +98,10 @@ class CurationPane(Pane):
         return [
             ("Approve example", "a", "approve"),
             ("Reject example…", "r: with a reason", "reject"),
+            ("Edit example", "e: correct the conversation JSON", "edit"),
+            ("Search examples", "/: text in the conversation", "search"),
+            ("Status filter: next", "s: all → pending → approved → rejected", "cycle_status"),
+            ("Filters", "f: status, task type, source, quality, sort", "filters"),
             ("Undo last curation action", "u", "undo"),
             ("Approve all filtered examples…", "A: bulk, with confirmation", "bulk('approve')"),
             ("Reject all filtered examples…", "R: bulk, with confirmation", "bulk('reject')"),
@@ -156,7 +162,10 @@ class CurationPane(Pane):
         self.table.action_move(delta)
 
     def action_focus_table(self) -> None:
-        """Back to the table (from a filter box)."""
+        """Back to the table (from a filter box, or out of the quarantine list)."""
+        switcher = self.query_one("#curation-switcher", ContentSwitcher)
+        if switcher.current == "quarantine-box":
+            switcher.current = "curation-main"
         self.table.focus()
 
     def action_search(self) -> None:
@@ -201,27 +210,53 @@ class CurationPane(Pane):
             return
         from lightdom_tui.tui.screens.editor import EditorScreen
 
+        original = row.example.messages_json
+
         def saved(text: str | None) -> None:
-            if text is not None:
-                self._edit(row.id, text)
+            if text is None:
+                return
+            if _same_json(text, original):  # not an error: the user looked and kept it
+                self.notify(f"#{row.id} unchanged: nothing saved")
+                return
+            self._edit(row.id, text)
 
         self.app.push_screen(EditorScreen(row.example.messages_json, title=f"edit #{row.id}"), saved)
 
     @work(thread=True, group="curation-action", name="edit example", exit_on_error=False)
     def _edit(self, example_id: int, messages_text: str) -> None:
         new_id = curation.edit(self.workspace, example_id, messages_text)
-        self.post_message(ExamplesReload())
+        self.post_message(ExamplesReload(follow_id=example_id))
         self.post_message(Notice(f"#{example_id} corrected as #{new_id}"))
 
     def action_undo(self) -> None:
-        """Revert the last curation action (one batch)."""
+        """Revert the last curation action (one batch), saying which; one from before this session asks first."""
+        self._preview_undo()
+
+    @work(thread=True, group="curation-action", name="undo", exit_on_error=False)
+    def _preview_undo(self) -> None:
+        self.post_message(UndoPreviewed(curation.preview_undo(self.workspace)))
+
+    def on_undo_previewed(self, message: UndoPreviewed) -> None:
+        message.stop()
+        preview = message.preview
+        if preview is None:
+            self.notify("nothing to undo")
+            return
+        started = getattr(self.app, "started_at", None)
+        if started is not None and _naive(preview.created_at) < _naive(started):
+            self.app.confirm(  # type: ignore[attr-defined]
+                f"Undo {preview.describe()}? It was done before this session.", self._undo
+            )
+            return
         self._undo()
 
     @work(thread=True, group="curation-action", name="undo", exit_on_error=False)
     def _undo(self) -> None:
+        preview = curation.preview_undo(self.workspace)
         changed = curation.undo(self.workspace)
         self.post_message(ExamplesReload())
-        self.post_message(Notice(f"undone: {changed} example(s)"))
+        what = preview.describe() if preview is not None else "last action"
+        self.post_message(Notice(f"undone: {what} ({changed:,} example(s) restored)"))
 
     @work(thread=True, group="curation-action", name="curation action", exit_on_error=False)
     def _act(self, action: str, ids: list[int], reason: str | None) -> None:
@@ -251,9 +286,28 @@ class CurationPane(Pane):
         self.post_message(Notice(f"{action}: {count:,} example(s)"))
 
     def action_build_dataset(self) -> None:
-        """Freeze the current filter as a dataset version."""
+        """Freeze the current filter as a dataset version (its size is checked before the name is asked)."""
+        self._check_dataset(self.filter_state)
+
+    @work(thread=True, exclusive=True, group="curation-dataset", name="build dataset", exit_on_error=False)
+    def _check_dataset(self, state) -> None:  # noqa: ANN001
+        self.post_message(DatasetChecked(curation.dataset_size(self.workspace, state), state.describe()))
+
+    def on_dataset_checked(self, message: DatasetChecked) -> None:
+        message.stop()
+        where = message.description if self.filter_state.status else f"approved, {message.description}"
+        if message.count == 0:
+            self.notify(f"no examples to build a dataset from ({where}): approve some first", severity="warning")
+            return
+
+        def named(name: str) -> None:
+            if not name.strip():
+                self.notify("a dataset needs a name: nothing built", severity="warning")
+                return
+            self._build(name)
+
         self.app.prompt(  # type: ignore[attr-defined]
-            f"Dataset name (from: {self.filter_state.describe()})", self._build, title="Build dataset"
+            f"Dataset name for {message.count:,} examples ({where})", named, title="Build dataset"
         )
 
     @work(thread=True, exclusive=True, group="curation-dataset", name="build dataset", exit_on_error=False)
@@ -279,7 +333,8 @@ class CurationPane(Pane):
 
     @work(thread=True, exclusive=True, group="counters", name="count examples", exit_on_error=False)
     def _load_counters(self) -> None:
-        self.post_message(CountersLoaded(curation.counters(self.workspace)))
+        overview = curation.overview(self.workspace)
+        self.post_message(CountersLoaded(overview.text, overview.task_types, overview.sources))
 
     # ------------------------------------------------------------------ results
 
@@ -290,11 +345,16 @@ class CurationPane(Pane):
 
     def on_examples_reload(self, message: ExamplesReload) -> None:
         message.stop()
-        self.refresh_data()
+        if not self.built:
+            return
+        self.table.reload(follow_id=message.follow_id)
+        self._load_counters()
 
     def on_counters_loaded(self, message: CountersLoaded) -> None:
         message.stop()
         self.query_one("#curation-counters", Static).update(message.text, layout=False)
+        if message.task_types is not None and message.sources is not None:
+            self.query_one(FilterBar).set_values(message.task_types, message.sources)
 
     def on_quarantine_loaded(self, message: QuarantineLoaded) -> None:
         message.stop()
@@ -314,3 +374,18 @@ class CurationPane(Pane):
         for row in rows:
             table.add_row(row.file, str(row.line), row.reason, row.raw[:80], key=str(row.id))
         self.query_one("#quarantine-box").border_title = f"quarantine · showing {len(rows):,} of {total:,}"
+
+
+def _same_json(text: str, original: str) -> bool:
+    """True when the edited text is the same JSON as the stored messages."""
+    import json
+
+    try:
+        return json.loads(text) == json.loads(original)
+    except ValueError:
+        return False
+
+
+def _naive(moment):  # noqa: ANN001, ANN202
+    """A UTC datetime without tzinfo (SQLite hands back naive ones)."""
+    return moment.replace(tzinfo=None) if getattr(moment, "tzinfo", None) is not None else moment

@@ -71,7 +71,37 @@ def counters(workspace: Workspace) -> str:
     return uc.counters_line(workspace)
 
 
+@dataclass
+class Overview:
+    """The counters line and the task types and sources that exist (the filter bar offers those)."""
+
+    text: str
+    task_types: list[str]
+    sources: list[str]
+
+
+def overview(workspace: Workspace) -> Overview:
+    """Counters and filter values from one pass of the curation statistics."""
+    stats = uc.example_stats(workspace)
+    return Overview(uc.format_counters(stats), sorted(stats.by_task_type), sorted(stats.by_source))
+
+
+def preview_undo(workspace: Workspace) -> uc.UndoPreview | None:
+    """What ``u`` would revert now."""
+    return uc.preview_undo(workspace)
+
+
 def quarantine(workspace: Workspace, limit: int) -> tuple[list[Any], int]:
     """The newest quarantined lines (capped) and how many there are."""
     page = uc.quarantine(workspace, limit=limit)
     return page.rows, page.total
+
+
+def dataset_size(workspace: Workspace, state: FilterState) -> int:
+    """How many examples ``build`` would freeze from this filter (approved ones unless a status is chosen)."""
+    chosen = selection(state)
+    if chosen.status is None:  # as build_dataset: approved unless the filter names a status
+        from dataclasses import replace
+
+        chosen = replace(chosen, status="approved")
+    return uc.count_examples(workspace, chosen)

@@ -107,6 +107,7 @@ class ExampleTable(WorkerErrors, ScrollView, can_focus=True):
         self._style_cache: dict[str, Style] = {}
         self._style_cache_key: tuple | None = None
         self.cursor_moved: Callable[[], None] | None = None  # called in the same tick as a move
+        self._follow_id: int | None = None  # the example to put the cursor back on after a reload
 
     # ------------------------------------------------------------------ source
 
@@ -121,6 +122,7 @@ class ExampleTable(WorkerErrors, ScrollView, can_focus=True):
         self._wanted = None
         self._known_rows = 0
         self._end = None
+        self._follow_id = None
         if not keep_cursor:
             self.cursor = 0
             self.scroll_to(y=0, animate=False, immediate=True)
@@ -129,10 +131,15 @@ class ExampleTable(WorkerErrors, ScrollView, can_focus=True):
         self.request_page(self.cursor // PAGE_SIZE)
         self.refresh()
 
-    def reload(self) -> None:
-        """Re-read the same filter (after actions), keeping the cursor where it was."""
+    def reload(self, follow_id: int | None = None) -> None:
+        """Re-read the same filter (after actions), keeping the cursor where it was.
+
+        With ``follow_id`` the cursor then moves to that example if it is still on the
+        cursor's page (rows inserted or removed above it shift it by a few rows).
+        """
         if self.source is not None:
             self.set_source(self.source, keep_cursor=True)
+            self._follow_id = follow_id
 
     @property
     def rows_pending(self) -> bool:
@@ -206,11 +213,20 @@ class ExampleTable(WorkerErrors, ScrollView, can_focus=True):
             self.request_page(wanted)
         if self._page_visible(loaded.page):  # a prefetched page needs no repaint
             self.refresh()
+        if self._follow_id is not None and loaded.page == self.cursor // PAGE_SIZE:
+            self._follow(loaded)
         if loaded.page == self.cursor // PAGE_SIZE:
             self._post_highlight()
             self.request_page(loaded.page + 1)  # prefetch the next window
         for callback in self._on_loaded:
             callback()
+
+    def _follow(self, loaded: _PageLoaded) -> None:
+        """Put the cursor back on the followed example if this page holds it (else it left the filter)."""
+        follow, self._follow_id = self._follow_id, None
+        position = next((i for i, row in enumerate(loaded.rows) if row.id == follow), None)
+        if position is not None and loaded.page * PAGE_SIZE + position != self.cursor:
+            self._set_cursor(loaded.page * PAGE_SIZE + position)
 
     def _page_visible(self, page: int) -> bool:
         top = int(self.scroll_offset.y)
