@@ -316,7 +316,7 @@ def test_watch_waits_for_a_file_still_being_written(ws) -> None:
     imported, passes = 0, 0
     deadline = time.time() + 30
     while time.time() < deadline:
-        summary = process_inbox(ws, settle_s=0.4)
+        summary = process_inbox(ws, settle_s=1.0)
         passes += 1
         imported += summary.imported
         if done.is_set() and not any(ws.inbox_dir.glob("*.jsonl")):
