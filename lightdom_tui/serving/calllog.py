@@ -3,9 +3,9 @@
 A :class:`CallLogger` thread takes :class:`CallRecord` s from a queue and, per call:
 1. writes its ``RequestLog`` row (version, arm, engine, latency, tokens, finish
    reason, confidence);
-2. runs the after-request hooks: an A/B arm's own local answer is a validity
-   outcome, and monitoring re-checks a deployment every ``monitoring.check_every``
-   logged requests;
+2. runs the after-request hooks (``serving.hooks``): an A/B arm's own local answer
+   is a validity outcome, and monitoring re-checks a deployment every
+   ``monitoring.check_every`` logged requests;
 3. for a sampled share of calls (``serving.log_sample_rate``, by a hash of the call
    id so it is reproducible), stores a PII-scrubbed copy as a pending example with
    its provenance (``metadata.gateway``: call id, version, arm, engine, box).
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lightdom_tui.errors import LightdomError
+from lightdom_tui.serving.hooks import Served, check_alerts, record_ab_outcome
 from lightdom_tui.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -139,18 +140,13 @@ class CallLogger:
             session.add(row)
             session.flush()
             record.request_log_id = row.id
-            after_request(session, record)
-        self._check_alerts(record)
+            served = Served(log_id=row.id, engine=record.engine, success=record.success, latency_ms=record.latency_ms,
+                            deployment_id=record.deployment_id, ab_test_id=record.ab_test_id, arm=record.arm,
+                            request_key=record.request_key)
+            record_ab_outcome(session, served)
+        check_alerts(self.ws, served)
         if record.success and record.answer is not None and sampled(record.call_id, self.ws.settings.serving.log_sample_rate):
             record.example_id = self._store_example(record, status="pending")
-
-    def _check_alerts(self, record: CallRecord) -> None:
-        every = self.ws.settings.monitoring.check_every
-        if record.deployment_id is None or every <= 0 or (record.request_log_id or 0) % every:
-            return
-        from lightdom_tui.registry.monitoring import check_deployments
-
-        check_deployments(self.ws)
 
     def _store_example(self, record: CallRecord, *, status: str, answer: dict[str, Any] | None = None,
                        reason: str | None = None, parent_id: int | None = None) -> int:
@@ -212,15 +208,3 @@ class CallLogger:
         return {"id": call_id, "verdict": verdict, "example_id": example_id, "corrected_example_id": corrected_id,
                 "ab_outcome": outcome}
 
-
-def after_request(session: Any, record: CallRecord) -> None:
-    """Hooks after a logged request: an A/B arm's own local answer is a validity outcome.
-
-    Only the arm's own model counts: a remote fallback is another model's answer.
-    """
-    if record.ab_test_id is None or record.arm is None or record.engine != "local":
-        return
-    from lightdom_tui.registry.ab import record_outcome
-
-    record_outcome(session, record.ab_test_id, record.arm, signal="validity", success=record.success,
-                   latency_ms=record.latency_ms, request_key=record.request_key)

@@ -29,6 +29,7 @@ from lightdom_tui.registry.routing import choose_route
 from lightdom_tui.registry.versions import find_version
 from lightdom_tui.serving import cache
 from lightdom_tui.serving.attributes import AttributeGenerationError, ChatEngine, generate_with
+from lightdom_tui.serving.hooks import Served, check_alerts, record_ab_outcome
 from lightdom_tui.workspace import Workspace
 
 
@@ -89,7 +90,7 @@ def _prompts_for(prompts: dict[str, Any], task_type: str) -> PromptConfig:
 
 
 def _log(ws: Workspace, task_type: str, target: _Target, **fields: Any) -> int:
-    """Write the request's ``RequestLog`` row; an A/B arm's own engine answer is also a validity outcome."""
+    """Write the request's ``RequestLog`` row, then the after-request hooks (A/B outcome, monitoring)."""
     with ws.session() as session:
         row = RequestLog(
             task_type=task_type, deployment_id=target.deployment_id, ab_test_id=target.ab_test_id,
@@ -98,32 +99,12 @@ def _log(ws: Workspace, task_type: str, target: _Target, **fields: Any) -> int:
         session.add(row)
         session.flush()
         assert row.id is not None
-        if target.ab_test_id is not None and target.arm is not None and row.engine == "local":
-            # Only the arm's own model counts: a cache hit repeats an earlier answer and a
-            # remote fallback is another model's answer.
-            from lightdom_tui.registry.ab import record_outcome
-
-            record_outcome(session, target.ab_test_id, target.arm, signal="validity", success=row.success,
-                           latency_ms=row.latency_ms, request_key=target.request_key)
-        log_id = row.id
-    _maybe_check_alerts(ws, target, log_id)
-    return log_id
-
-
-def _maybe_check_alerts(ws: Workspace, target: _Target, log_id: int) -> None:
-    """Re-check the alert thresholds when a deployment's request lands on a multiple of
-    ``monitoring.check_every`` in the request log (ids are shared by all deployments, so
-    this is about every Nth logged request, each engine attempt counting once).
-
-    Monitoring then needs no daemon: the process that serves is the one that notices a
-    breach (and, when configured, rolls back).
-    """
-    every = ws.settings.monitoring.check_every
-    if target.deployment_id is None or every <= 0 or log_id % every:
-        return
-    from lightdom_tui.registry.monitoring import check_deployments
-
-    check_deployments(ws)
+        served = Served(log_id=row.id, engine=row.engine, success=row.success, latency_ms=row.latency_ms,
+                        deployment_id=target.deployment_id, ab_test_id=target.ab_test_id, arm=target.arm,
+                        request_key=target.request_key)
+        record_ab_outcome(session, served)
+    check_alerts(ws, served)
+    return served.log_id
 
 
 def remote_engine(ws: Workspace) -> Any:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,7 +60,9 @@ def export_calls(ws: Workspace, out: Path, *, since: str | None = None) -> SyncE
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     records = verdicts = 0
-    synced_at = datetime.now(UTC).isoformat(timespec="seconds")  # metadata only: the content hash ignores it
+    # Which export brought a record (metadata only: the content hash ignores it, so a call
+    # exported twice is still one example on the workstation).
+    synced_at, sync_id = datetime.now(UTC).isoformat(timespec="seconds"), uuid.uuid4().hex[:12]
     with ws.session() as session, tmp.open("w", encoding="utf-8") as handle:
         query = select(Example).where(Example.source == "gateway").order_by(col(Example.id))
         if moment is not None:  # new calls, and older ones whose verdict came later
@@ -77,7 +80,7 @@ def export_calls(ws: Workspace, out: Path, *, since: str | None = None) -> SyncE
                 "engine": call.get("engine"), "decision": decision, "reject_reason": example.reject_reason,
                 "task_type": example.task_type, "model": metadata.get("model"),
                 "latency_ms": metadata.get("latency_ms"), "logged_at": example.created_at.isoformat(),
-                "synced_at": synced_at,
+                "synced_at": synced_at, "sync_id": sync_id,
             }
             record = {"messages": loads(example.messages_json, []),
                       "metadata": {k: v for k, v in provenance.items() if v is not None}}
