@@ -213,3 +213,18 @@ def test_export_from_the_embedded_gguf_base_merges_the_adapter_and_verifies(work
         assert reply["choices"][0]["message"]["content"].strip()
     finally:
         llm.close()
+
+
+def test_cli_export_device_is_checked_before_any_work(workspace, adapter_version):
+    import torch
+    from typer.testing import CliRunner
+
+    from lightdom_tui.cli import app
+
+    runner = CliRunner()
+    bad = runner.invoke(app, ["--home", str(workspace.root), "export", adapter_version, "--device", "tpu"])
+    assert bad.exit_code == 1 and bad.stderr == "error: device 'tpu': expected cpu or cuda\n"
+    if not torch.cuda.is_available():
+        missing = runner.invoke(app, ["--home", str(workspace.root), "export", adapter_version, "--device", "cuda"])
+        assert missing.exit_code == 1 and "no CUDA GPU is visible" in missing.stderr
+    assert not any((workspace.models_dir / "gguf").iterdir())
