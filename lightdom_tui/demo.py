@@ -7,9 +7,11 @@ register) → evaluate the new versions → simulate the best one → deploy it 
 stage (alias ``staging``) → generate attributes for a few held-out topics with it → a before/after table,
 printed and written to ``training_data/exports/demo-report.json`` with per-stage wall times.
 
-Every stage calls the same service functions as the CLI. A stage whose service is not
-available fails the demo with a message naming the stage; nothing is ever faked, and the
-report written so far says which stages ran.
+The loop's stages are ``usecases.loop``'s functions (the same ones a continuous-training
+round and the TUI run); the demo adds its own reporting stages (base and tuned
+evaluations on the held-out topics, generation). A failing stage fails the demo with a
+message naming the stage; nothing is ever faked, and the report written so far says
+which stages ran.
 """
 
 from __future__ import annotations
@@ -93,16 +95,6 @@ def heldout_references_path() -> Path:
 def attribute_samples_path() -> Path:
     """The shipped attribute-generation training samples."""
     return Path(str(resources.files("lightdom_tui") / "data" / "samples" / "attribute_generation.jsonl"))
-
-
-def _service(stage: str, module: str, name: str) -> Any:
-    """Import ``module.name`` for ``stage``, or fail naming the stage and the missing service."""
-    import importlib
-
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        raise DemoStageError(f"demo stage '{stage}': service {module}.{name} is not available ({exc})") from None
 
 
 def table_rows(report: DemoReport) -> list[dict[str, Any]]:
@@ -195,10 +187,11 @@ class _Runner:
             self.log(f"[demo] {name}: {'ok' if record.ok else 'FAILED'} in {record.seconds:.1f} s")
 
 
-def _evaluate(ws: Any, stage: str, version: str, *, references: Path | None = None, dataset: str | None = None,
+def _evaluate(ws: Any, version: str, *, references: Path | None = None, dataset: str | None = None,
               limit: int | None = None) -> dict[str, Any]:
-    evaluate = _service(stage, "lightdom_tui.registry.evaluation", "evaluate")
-    result = evaluate(ws, version, references=references, dataset=dataset, limit=limit)
+    from lightdom_tui.usecases.registry import EvaluationRequest, evaluate
+
+    result = evaluate(ws, EvaluationRequest(version, dataset=dataset, references=references, limit=limit))
     return {key: result.metrics.get(key) for key in (*TABLE_METRICS, "precision", "recall", "schema_adherence",
                                                      "errors")} | {"n": result.n, "evaluation_id": result.evaluation_id}
 
@@ -213,6 +206,8 @@ def run_demo(home: Path, *, steps: int | None = None, limit: int | None = None, 
     Raises :class:`DemoStageError` naming the stage that failed; the partial report is written.
     """
     from lightdom_tui.bootstrap import init_workspace
+    from lightdom_tui.usecases import loop
+    from lightdom_tui.usecases.registry import show_model
     from lightdom_tui.workspace import open_workspace
 
     home = Path(home)
@@ -220,7 +215,12 @@ def run_demo(home: Path, *, steps: int | None = None, limit: int | None = None, 
                         machine={"python": platform.python_version(), "machine": platform.machine(),
                                  "cpus": __import__("os").cpu_count()})
     runner = _Runner(report, log)
-    state: dict[str, Any] = {}
+    refs = heldout_references_path()
+    state = loop.LoopState(loop.LoopConfig(
+        DEMO_DATASET, samples=[attribute_samples_path()], sample_source="sample", task_type=ATTRIBUTE_TASK,
+        min_quality=0.5, split=DEMO_SPLIT, seed=0, preset=DEMO_PRESET, max_steps=steps, method=method,
+        eval_limit=limit, references=refs, simulate_limit=limit or 50, alias="staging",
+        reason="lightdom demo: best held-out name F1"))
     ws = None
     try:
         runner.stage("init", lambda: asdict(init_workspace(home, sample=False)))
@@ -230,97 +230,43 @@ def run_demo(home: Path, *, steps: int | None = None, limit: int | None = None, 
                 "from": ws.settings.deploy.health_latency_ms, "to": DEMO_HEALTH_LATENCY_MS}
             ws.settings.deploy.health_latency_ms = DEMO_HEALTH_LATENCY_MS
             ws.save_settings()
-        refs = heldout_references_path()
         n_heldout = sum(1 for line in refs.read_text(encoding="utf-8").splitlines() if line.strip())
-
-        def ingest() -> dict[str, Any]:
-            ingest_paths = _service("ingest", "lightdom_tui.curation.ingest", "ingest_paths")
-            rep = ingest_paths(ws, [attribute_samples_path()], source="sample", task_type=ATTRIBUTE_TASK)
-            if rep.imported + rep.duplicates == 0:
-                raise DemoStageError(f"demo stage 'ingest': nothing imported from {attribute_samples_path()}")
-            return {"read": rep.read, "imported": rep.imported, "duplicates": rep.duplicates,
-                    "quarantined": rep.quarantined, "errors": [asdict(e) for e in rep.errors[:5]]}
-
-        runner.stage("ingest", ingest)
-
-        def rules() -> dict[str, Any]:
-            auto_rules = _service("rules", "lightdom_tui.curation.rules", "AutoRules")
-            apply_rules = _service("rules", "lightdom_tui.curation.rules", "apply_rules")
-            result = apply_rules(ws, auto_rules(min_quality=0.5, task_types=[ATTRIBUTE_TASK]))
-            return asdict(result)
-
-        runner.stage("rules", rules)
-
-        def dataset() -> dict[str, Any]:
-            build_dataset = _service("dataset", "lightdom_tui.curation.datasets", "build_dataset")
-            ds = build_dataset(ws, DEMO_DATASET, split=DEMO_SPLIT, seed=0, task_type=ATTRIBUTE_TASK, status="approved")
-            detail = {"dataset": f"{ds.name}@{ds.version}", "id": ds.id}
-            for key in ("n_train", "n_validation", "train_count", "validation_count", "manifest_hash"):
-                if hasattr(ds, key):
-                    detail[key] = getattr(ds, key)
-            state["dataset"] = detail["dataset"]
-            return detail
-
-        runner.stage("dataset", dataset)
+        for name in ("ingest", "rules", "dataset"):
+            stage = dict(loop.STAGES)[name]
+            runner.stage(name, lambda stage=stage: stage(ws, state))
         report.split = {
-            "training": f"dataset {state['dataset']} train split (shipped samples, one example per topic)",
-            "validation": f"dataset {state['dataset']} validation split ({1 - DEMO_SPLIT:.0%} of the training topics, "
+            "training": f"dataset {state.dataset} train split (shipped samples, one example per topic)",
+            "validation": f"dataset {state.dataset} validation split ({1 - DEMO_SPLIT:.0%} of the training topics, "
                           "never trained on)",
             "heldout": f"{n_heldout} held-out topics in {refs.name}; none appears in the samples "
                        "(docs/attribute-corpus.md)",
         }
 
-        def model_row(stage: str, version: str, role: str) -> ModelRow:
-            with ws.session() as session:
-                get_version = _service(stage, "lightdom_tui.registry.versions", "get_version")
-                row = get_version(session, version)
-                size = Path(row.path).stat().st_size if Path(row.path).is_file() else 0
-                return ModelRow(row.version, role, row.quant, size)
+        def model_row(version: str, role: str) -> ModelRow:
+            row = show_model(ws, version).model
+            size = Path(row.path).stat().st_size if Path(row.path).is_file() else 0
+            return ModelRow(row.version, role, row.quant, size)
 
         def eval_base() -> dict[str, Any]:
             base = ws.settings.training.base
-            row = model_row("eval-base", base, "base")
-            row.heldout = _evaluate(ws, "eval-base", base, references=refs, limit=limit)
-            row.validation = _evaluate(ws, "eval-base", base, dataset=state["dataset"], limit=limit)
+            row = model_row(base, "base")
+            row.heldout = _evaluate(ws, base, references=refs, limit=limit)
+            row.validation = _evaluate(ws, base, dataset=state.dataset, limit=limit)
             report.models.append(row)
             return {"version": base, "heldout": row.heldout, "validation": row.validation}
 
         runner.stage("eval-base", eval_base)
 
-        def train() -> dict[str, Any]:
-            train_fn = _service("train", "lightdom_tui.training.trainer", "train")
-            request_cls = _service("train", "lightdom_tui.training.config", "TrainRequest")
-            overrides: dict[str, Any] = {"max_steps": steps} if steps else {}
-            if method:
-                overrides["method"] = method
-            result = train_fn(ws, request_cls(dataset=state["dataset"], preset=DEMO_PRESET, overrides=overrides))
-            if result.status != "completed" or not result.adapter_version:
-                raise DemoStageError(f"demo stage 'train': run {result.run_id} ended {result.status}")
-            state["adapter"] = result.adapter_version
-            return {"run_id": result.run_id, "status": result.status, "adapter_version": result.adapter_version,
-                    "preset": DEMO_PRESET, "overrides": overrides, "metrics": result.metrics}
-
-        runner.stage("train", train)
-
-        def export(quant: str) -> Callable[[], dict[str, Any]]:
-            def run() -> dict[str, Any]:
-                export_model = _service(f"export-{quant}", "lightdom_tui.modelio.pipeline", "export_model")
-                result = export_model(ws, state.get("merged") or state["adapter"], quant=quant)
-                state["merged"] = result.merged_version or state.get("merged")
-                state.setdefault("tuned", []).append(result.version)
-                return {"version": result.version, "quant": result.quant, "size": result.size,
-                        "sha256": result.sha256, "verification": result.verification, "timings_s": result.timings_s}
-            return run
-
-        runner.stage("export-q8_0", export("q8_0"))
-        runner.stage("export-q4_k_m", export("q4_k_m"))
+        runner.stage("train", lambda: loop.train(ws, state))
+        for quant in ("q8_0", "q4_k_m"):
+            runner.stage(f"export-{quant}", lambda quant=quant: loop.export_quant(quant)(ws, state))
 
         def eval_tuned() -> dict[str, Any]:
             out = {}
-            for version in state["tuned"]:
-                row = model_row("eval-tuned", version, "tuned")
-                row.heldout = _evaluate(ws, "eval-tuned", version, references=refs, limit=limit)
-                row.validation = _evaluate(ws, "eval-tuned", version, dataset=state["dataset"], limit=limit)
+            for version in state.exported:
+                row = model_row(version, "tuned")
+                row.heldout = _evaluate(ws, version, references=refs, limit=limit)
+                row.validation = _evaluate(ws, version, dataset=state.dataset, limit=limit)
                 report.models.append(row)
                 out[version] = {"heldout": row.heldout, "validation": row.validation}
             return out
@@ -330,33 +276,14 @@ def run_demo(home: Path, *, steps: int | None = None, limit: int | None = None, 
         tuned = [m for m in report.models if m.role == "tuned"]
         # The better tuned version: higher held-out F1, the smaller file on a tie.
         best = max(tuned, key=lambda m: ((m.heldout.get("f1") or 0.0), -m.size_bytes))
-        report.chosen = best.version
-
-        def simulate() -> dict[str, Any]:
-            simulate_fn = _service("simulate", "lightdom_tui.registry.simulate", "simulate")
-            result = simulate_fn(ws, best.version, dataset=state["dataset"], limit=limit or 50)
-            data = asdict(result) if hasattr(result, "__dataclass_fields__") else dict(result)
-            data.pop("rows", None)
-            return data
-
-        runner.stage("simulate", simulate)
-
-        def deploy() -> dict[str, Any]:
-            deploy_fn = _service("deploy", "lightdom_tui.registry.deploy", "deploy")
-            stage = ws.settings.deploy.stages[0]
-            result = deploy_fn(ws, best.version, task_types=[ATTRIBUTE_TASK], stage=stage)
-            if not result.ok:
-                raise DemoStageError(f"demo stage 'deploy': {result.message}")
-            # Healthy on the first stage: it is the staging candidate (production stays untouched).
-            promote = _service("deploy", "lightdom_tui.registry.aliases", "promote")
-            move = promote(ws, best.version, "staging", reason="lightdom demo: best held-out name F1")
-            return {"version": result.version, "stage": result.stage, "message": result.message,
-                    "health": result.health, "alias": {"staging": move.version}}
-
-        runner.stage("deploy", deploy)
+        report.chosen = state.chosen = best.version
+        runner.stage("simulate", lambda: loop.simulate(ws, state))
+        # Healthy on the first stage: it is the staging candidate (production stays untouched).
+        runner.stage("deploy", lambda: loop.deploy(ws, state))
 
         def generate() -> dict[str, Any]:
-            generate_attributes = _service("generate", "lightdom_tui.serving.router", "generate_attributes")
+            from lightdom_tui.serving.router import generate_attributes
+
             for topic in DEMO_TOPICS:
                 result = generate_attributes(ws, topic, count=8, model=best.version)
                 report.generations.append({"topic": topic, "model": result.model, "engine": result.engine,

@@ -526,7 +526,7 @@ def simulate(
 
 def continuous_status(ctx: typer.Context, json: JsonOpt = False) -> None:
     """Where the continuous-training loop stands against its policy."""
-    from lightdom_tui.registry.continuous import loop_status
+    from lightdom_tui.usecases.loop import loop_status
 
     status = loop_status(workspace_from(ctx))
 
@@ -548,7 +548,7 @@ def continuous_run(
     json: JsonOpt = False,
 ) -> None:
     """Check the policy and propose (or with --auto start) dataset → train → eval → staging deploy."""
-    from lightdom_tui.registry.continuous import run_round
+    from lightdom_tui.usecases.loop import run_round
 
     result = run_round(workspace_from(ctx), auto=auto, force=force, max_steps=max_steps, method=method, quant=quant)
 

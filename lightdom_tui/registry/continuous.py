@@ -4,18 +4,15 @@ Policy (``settings.continuous``): a round is due when at least ``min_new_approve
 approved examples are not yet in the dataset of the last completed training run, or when the
 acceptance rate of recent attribute suggestions fell below ``min_acceptance_rate``.
 
-A round: new dataset version → training run → GGUF export → evaluation on the
-dataset's validation split → ``staging`` alias (never production: promotion stays a
-human decision, or an A/B test's). Training runs as a child ``lightdom train --json``
-process: the registry never imports the training stack (edge boxes have none), and
-the trainer's memory is returned to the system when it ends.
+This module is the registry's part: the policy and where the loop stands. The round
+itself (new dataset version → training run → GGUF export → evaluation on the dataset's
+validation split → ``staging`` alias, never production) is the loop pipeline's
+``usecases.loop.run_round``, which runs the same stages as ``lightdom demo`` and the
+TUI, in process; the registry never imports the training stack (edge boxes have none).
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,11 +27,8 @@ from lightdom_tui.db.models import (
     ModelVersion,
     TrainingRun,
 )
-from lightdom_tui.errors import LightdomError
 from lightdom_tui.workspace import Workspace
 
-DATASET_NAME = "continuous"
-EVAL_LIMIT = 20  # validation items generated per round: enough to compare, bounded in time
 STAGING_ALIAS = "staging"
 DECIDED = ("accepted", "edited", "rejected")
 
@@ -149,85 +143,3 @@ def loop_status(workspace: Workspace) -> ContinuousStatus:
         return ContinuousStatus("ready", "a new round is due: " + "; ".join(policy.reasons), policy, facts)
     return ContinuousStatus("idle", f"{policy.new_approved}/{policy.min_new_approved} new approved examples; "
                             "no round due", policy, facts)
-
-
-@dataclass
-class RoundResult:
-    """What ``continuous run`` did: nothing, a proposal, or the steps it ran."""
-
-    action: str  # none / proposed / completed / failed
-    message: str
-    policy: PolicyCheck
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    version: str | None = None
-
-
-def _plan() -> list[dict[str, Any]]:
-    return [{"step": s, "status": "planned"} for s in ("dataset", "train", "export", "evaluate", "stage")]
-
-
-def _train_child(workspace: Workspace, dataset: str, max_steps: int | None, method: str | None) -> dict[str, Any]:
-    """``lightdom train --json`` as a child process; its one JSON object, or an error naming the failure."""
-    command = [sys.executable, "-m", "lightdom_tui.cli", "--home", str(workspace.root), "train",
-               "--dataset", dataset, "--json"]
-    if max_steps:
-        command += ["--max-steps", str(max_steps)]
-    if method:
-        command += ["--method", method]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise LightdomError(f"training failed (exit {done.returncode}): {last}")
-    return json.loads(done.stdout)
-
-
-def run_round(
-    workspace: Workspace, *, auto: bool = False, force: bool = False, max_steps: int | None = None,
-    quant: str = "q4_k_m", method: str | None = None,
-) -> RoundResult:
-    """Check the policy; propose the round, or (``auto``) run dataset → train → export → eval → staging."""
-    from lightdom_tui.registry.aliases import promote
-    from lightdom_tui.registry.evaluation import evaluate
-
-    with workspace.session() as session:
-        policy = check_policy(workspace, session)
-    if not policy.due and not force:
-        return RoundResult("none", "policy not met: " + (f"{policy.new_approved}/{policy.min_new_approved} new "
-                           "approved examples"), policy)
-    auto = auto or workspace.settings.continuous.auto
-    why = "; ".join(policy.reasons) or "forced"
-    if not auto:
-        return RoundResult("proposed", f"round due ({why}); run `lightdom continuous run --auto` to start it",
-                           policy, _plan())
-    steps: list[dict[str, Any]] = []
-
-    def step(name: str, status: str, detail: str = "") -> None:
-        steps.append({"step": name, "status": status, "detail": detail})
-
-    try:
-        from lightdom_tui.curation.datasets import build_dataset  # lazy: curation service
-
-        dataset = build_dataset(workspace, DATASET_NAME)
-        ref = f"{dataset.name}@{dataset.version}"
-        step("dataset", "done", f"{ref}: {dataset.n_train} train / {dataset.n_validation} validation")
-        trained = _train_child(workspace, ref, max_steps, method)
-        if trained.get("status") != "completed" or not trained.get("adapter_version"):
-            raise LightdomError(f"training run {trained.get('run_id')} ended {trained.get('status')}")
-        step("train", "done", f"run #{trained['run_id']} → {trained['adapter_version']}")
-        from lightdom_tui.modelio.pipeline import export_model  # lazy: merge/convert stack
-
-        exported = export_model(workspace, trained["adapter_version"], quant)
-        step("export", "done", f"{exported.version} ({exported.quant}, {exported.size} bytes)")
-        if dataset.n_validation:
-            result = evaluate(workspace, exported.version, dataset=ref, limit=EVAL_LIMIT)
-            step("evaluate", "done", f"f1 {result.metrics.get('f1')}, validity {result.metrics.get('json_validity')}")
-        else:
-            step("evaluate", "skipped", "the dataset has no validation split")
-        promote(workspace, exported.version, STAGING_ALIAS, reason=f"continuous round ({why})")
-        step("stage", "done", f"{STAGING_ALIAS} → {exported.version}")
-    except Exception as exc:  # report which step broke; the earlier steps' results stay recorded
-        message = str(exc) if isinstance(exc, LightdomError) else f"{type(exc).__name__}: {exc}"
-        step(["dataset", "train", "export", "evaluate", "stage"][len(steps)], "failed", message)
-        return RoundResult("failed", message, policy, steps)
-    return RoundResult("completed", f"{exported.version} is on {STAGING_ALIAS}; A/B test or promote it when ready",
-                       policy, steps, exported.version)

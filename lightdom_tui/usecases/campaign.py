@@ -103,7 +103,8 @@ def _typed(kind: str, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _workflow_notes(row: dict[str, Any]) -> list[str]:
-    if row.get("trigger") != "manual" and row.get("status") != "active":
+    # The scheduler and the file watcher run only active workflows (a webhook answers unless paused/disabled).
+    if row.get("trigger") in ("schedule", "file") and row.get("status") != "active":
         return [f"workflow {row['id']} is {row['status']}: its {row['trigger']} trigger fires only once it is "
                 f"active (`lightdom workflow update {row['id']} --status active`, or E in the TUI)"]
     return []

@@ -32,13 +32,27 @@ def detect_gpu() -> str:
 
 
 def read_status(ws: Workspace) -> StatusInfo:
-    """Deployed model and engine from the registry's routing decision; GPU from the driver."""
+    """The model and engine ``generate`` would use now (as the serving router decides); GPU from the driver.
+
+    The router falls back to the embedded base when nothing is routed, and answers
+    locally only from a GGUF: the status line says the same, not "none / remote".
+    """
+    from lightdom_tui.modelio.embedded import EMBEDDED_VERSION
     from lightdom_tui.registry.routing import choose_route
+    from lightdom_tui.registry.versions import find_version
 
     with ws.session() as session:
         route = choose_route(session, TASK_TYPE)
-        deployed = route.version.version if route.version is not None else "none"
-        local = route.version is not None
+        version = route.version or find_version(session, EMBEDDED_VERSION)
+        if version is None:
+            deployed = "none"
+        elif route.version is None:
+            deployed = f"{version.version} (embedded base)"
+        else:
+            deployed = version.version
+        local = version is not None and version.format == "gguf"
+        if version is not None and not local:
+            deployed += f" ({version.format}: export to GGUF to serve)"
     serving = ws.settings.serving
     if local:
         engine = "local" + (f" (fallback {serving.remote_provider})" if serving.fallback else "")

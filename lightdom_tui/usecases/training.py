@@ -115,11 +115,12 @@ def train(ws: Workspace, spec: TrainingSpec, *, callbacks: list[Any] | None = No
     return _done(run(ws, spec.request(), callbacks=callbacks), home)
 
 
-def train_with_accelerate(ws: Workspace, spec: TrainingSpec, *, home: Path | None = None) -> TrainingDone:
-    """Train through ``accelerate launch`` with a written accelerate config."""
+def train_with_accelerate(ws: Workspace, spec: TrainingSpec, *, home: Path | None = None,
+                          processes: int | None = None) -> TrainingDone:
+    """Train through ``accelerate launch`` with a written accelerate config (``processes``: default one per GPU)."""
     from lightdom_tui.training.accelerate_launch import train_with_accelerate as run
 
-    return _done(run(ws, spec.request()), home)
+    return _done(run(ws, spec.request(), processes=processes), home)
 
 
 def export_training_script(ws: Workspace, spec: TrainingSpec, folder: Path) -> Any:

@@ -11,7 +11,6 @@ from lightdom_tui.demo import (
     DemoStageError,
     ModelRow,
     _Runner,
-    _service,
     format_table,
     heldout_references_path,
     table_rows,
@@ -56,12 +55,6 @@ def test_runner_records_time_and_names_the_failed_stage():
         runner.stage("second", lambda: (_ for _ in ()).throw(RuntimeError("boom")))
     assert [(s.name, s.ok) for s in report.stages] == [("first", True), ("second", False)]
     assert report.stages[1].error == "boom" and report.stages[0].seconds >= 0
-
-
-def test_missing_service_names_the_stage():
-    with pytest.raises(DemoStageError, match="demo stage 'generate': service lightdom_tui.nope.router.x is not available"):
-        _service("generate", "lightdom_tui.nope.router", "x")
-    assert _service("x", "lightdom_tui.prompts", "normalise_name")("A-b") == "a_b"
 
 
 def test_write_report_is_json(tmp_path):

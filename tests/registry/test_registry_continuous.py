@@ -6,6 +6,7 @@ import json
 
 from lightdom_tui.db.models import AttributeSuggestion, Evaluation, TrainingRun
 from lightdom_tui.registry import aliases, continuous
+from lightdom_tui.usecases.loop import run_round
 from lightdom_tui.registry.versions import get_version, register_version
 
 
@@ -30,11 +31,11 @@ def test_policy_new_examples_and_proposal(workspace):
     workspace.settings.continuous.min_new_approved = 3
     assert continuous.loop_status(workspace).stage == "idle"
     _approved(workspace, 2)
-    assert continuous.run_round(workspace).action == "none"
+    assert run_round(workspace).action == "none"
     _approved(workspace, 1, start=2)
     status = continuous.loop_status(workspace)
     assert status.stage == "ready" and "3 new approved examples ≥ 3" in status.message
-    proposal = continuous.run_round(workspace)
+    proposal = run_round(workspace)
     assert proposal.action == "proposed"
     assert [s["step"] for s in proposal.steps] == ["dataset", "train", "export", "evaluate", "stage"]
     dataset_id = _dataset_of_everything(workspace)
@@ -87,7 +88,7 @@ def test_stages_follow_the_latest_run(workspace, embedded_gguf):
 
 def test_auto_round_reports_the_failing_step(workspace):
     # nothing approved: the real dataset build refuses, and the round says so without raising
-    result = continuous.run_round(workspace, auto=True, force=True)
+    result = run_round(workspace, auto=True, force=True)
     assert result.action == "failed"
     assert result.steps[-1]["step"] == "dataset" and result.steps[-1]["status"] == "failed"
     with workspace.session() as s:

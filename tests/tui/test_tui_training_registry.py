@@ -54,7 +54,8 @@ async def test_train_and_watch_the_plot(workspace, tiny_model_dir) -> None:  # n
         await app.workers.wait_for_complete()
         await settle(pilot)
         assert list(plot.steps) == [1, 2, 3, 4]
-        assert plot.eval_steps  # eval every 2 steps
+        assert plot.eval_steps  # eval every 2 steps, as asked in the form (nothing invented)
+        assert any("next: lightdom export run:1" in str(n.message) for n in app._notifications)
     with workspace.session() as session:
         run = session.exec(select(TrainingRun)).one()
         assert run.status == "completed"

@@ -146,19 +146,42 @@ def test_plan_training_is_the_trainers_own_pre_check(workspace, tiny_model_dir: 
     asked = plan_training(workspace, spec_from_form({"dataset": "d", "base": "tiny", "preset": "tiny-cpu",
                                                      "eval_steps": "2"}))
     assert asked.config["eval_steps"] == 2
-    # the CLI prints the same plan, trains, then the exact command that exports the run
-    result = CliRunner().invoke(app, ["--home", str(workspace.root), "train", "--dataset", "d", "--base", "tiny",
-                                      "--preset", "tiny-cpu", "--max-steps", "1"])
-    assert result.exit_code == 0, result.output
-    assert "preset tiny-cpu, method lora, base tiny: memory estimate" in " ".join(result.stderr.split())
-    assert f"lightdom --home {workspace.root} export run:1" in " ".join(result.stdout.split())
 
 
 def test_train_prints_the_export_command_to_run_next(workspace) -> None:  # noqa: ANN001
-    from lightdom_tui.training.config import TrainResult
-    from lightdom_tui.usecases.training import export_command
+    """The command names the run (``run:ID``), never a bare number; the TUI shows it too (test_tui_training_registry)."""
+    from rich.console import Console
 
-    done = TrainResult(run_id=3, status="completed", adapter_version="tiny-d1-lora", metrics={})
+    from lightdom_tui.commands.training import _result_human
+    from lightdom_tui.training.config import TrainResult
+    from lightdom_tui.usecases.training import _done, export_command
+
+    done = TrainResult(run_id=3, status="completed", adapter_version="tiny-d1-lora", metrics={"steps": 4})
     assert export_command(done) == "lightdom export run:3"
-    assert export_command(done, workspace.root) == f"lightdom --home {workspace.root} export run:3"
     assert export_command(TrainResult(run_id=4, status="failed", adapter_version=None, metrics={})) is None
+    console = Console(record=True, width=200)
+    _result_human(_done(done, workspace.root))(console)
+    assert f"lightdom --home {workspace.root} export run:3" in console.export_text()
+
+
+@pytest.mark.slow
+def test_a_continuous_round_runs_the_loop_stages_in_process(workspace, tiny_model_dir: Path) -> None:  # noqa: ANN001
+    """dataset → train → export → evaluate → staging, the same stage functions as the demo; no child process."""
+    from lightdom_tui.curation.examples import add_example
+    from lightdom_tui.registry.catalog import add_base
+    from lightdom_tui.usecases.loop import run_round
+
+    add_base(workspace, tiny_model_dir, name="tiny")
+    workspace.settings.training.base, workspace.settings.training.preset = "tiny", "tiny-cpu"
+    with workspace.session() as session:  # attribute examples with their topic: the evaluation scores names
+        for i in range(8):
+            answer = {"attributes": [{"name": f"field_{i}", "type": "string", "description": "d"}]}
+            add_example(session, [{"role": "user", "content": f"Suggest attributes for topic {i}"},
+                                  {"role": "assistant", "content": json.dumps(answer)}],
+                        task_type="attribute_generation", source="sample", status="approved",
+                        metadata={"topic": f"topic {i}"})
+    result = run_round(workspace, auto=True, force=True, max_steps=1, quant="q8_0")
+    assert result.action == "completed", result.steps
+    assert [s["step"] for s in result.steps] == ["dataset", "train", "export", "evaluate", "stage"]
+    assert _cli(workspace, "models", "show", "staging")["model"]["version"] == result.version
+    assert _cli(workspace, "models", "show", "run:1")["model"]["kind"] == "adapter"

@@ -40,6 +40,7 @@ class RegistryPane(Pane):
         Binding("c", "compare", "Compare", id="registry.compare"),
         Binding("t", "ab_test", "A/B test…", id="registry.ab_test"),
         Binding("k", "ack_alerts", "Ack alerts", id="registry.ack_alerts", show=False),
+        Binding("L", "loop_round", "Loop round…", id="registry.loop_round", show=False),
         Binding("ctrl+r", "reload", "Reload", id="registry.reload", show=False),
     ]
 
@@ -87,6 +88,7 @@ class RegistryPane(Pane):
             ("Compare marked and selected versions", "m then c", "compare"),
             ("Start an A/B test (marked = a, selected = b)…", "t", "ab_test"),
             ("Acknowledge alerts", "k", "ack_alerts"),
+            ("Run a continuous-training round…", "L: dataset → train → export → evaluate → staging", "loop_round"),
         ]
 
     def refresh_data(self) -> None:
@@ -331,3 +333,17 @@ class RegistryPane(Pane):
 
         count = alerts(self.workspace, ack=True).acknowledged
         self.post_message(RegistryActionDone(f"{count} alert(s) acknowledged"))
+
+    def action_loop_round(self) -> None:
+        """Run the loop pipeline's continuous-training round (the same stages as `lightdom demo`)."""
+        self.app.confirm(  # type: ignore[attr-defined]
+            "Run a continuous-training round now (dataset → train → export → evaluate → staging)?",
+            self._loop_round,
+        )
+
+    @work(thread=True, exclusive=True, group="loop", name="continuous round", exit_on_error=False)
+    def _loop_round(self) -> None:
+        from lightdom_tui.usecases.loop import run_round
+
+        result = run_round(self.workspace, auto=True, force=True)
+        self.post_message(RegistryActionDone(f"round {result.action}: {result.message}"))
