@@ -17,7 +17,8 @@ import json
 import queue
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
@@ -188,8 +189,11 @@ class Gateway:
         """(answer, local error that caused a fallback)."""
         settings = self.ws.settings.serving
         if target.engine == "remote":
-            answer = self._remote(request, url=target.remote_url, model=target.remote_model or target.model,
-                                  require_key=False)
+            try:
+                answer = self._remote(request, url=target.remote_url, model=target.remote_model or target.model,
+                                      require_key=False)
+            except LightdomError as exc:
+                raise GatewayError(502, f"route {target.model!r}: {exc}", "server_error") from None
             return answer, None
         try:
             return self._local(target, request, on_text), None
@@ -247,6 +251,9 @@ class Gateway:
         except GatewayError as exc:
             self._record(call_id, target, request, started, None, None, str(exc))
             raise
+        except Exception as exc:  # a bug must still be counted and logged, and answered as a 500
+            self._record(call_id, target, request, started, None, None, f"{type(exc).__name__}: {exc}")
+            raise GatewayError(500, f"internal error: {type(exc).__name__}: {exc}", "server_error") from None
         self._record(call_id, target, request, started, answer, local_error)
         body = completion_body(call_id, answer.model, answer.message, answer.finish_reason,
                                answer.prompt_tokens, answer.completion_tokens)
@@ -331,7 +338,12 @@ async def _json_body(request: Request) -> Any:
 def build_app(ws: Workspace, host: str = HOST) -> FastAPI:
     """The FastAPI app of a gateway for ``ws`` bound to ``host``."""
     gateway = Gateway(ws, host)
-    app = FastAPI(title="LightDom gateway", docs_url=None, redoc_url=None)
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        gateway.close()  # Ctrl-C: write the queued call logs before exiting
+
+    app = FastAPI(title="LightDom gateway", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.gateway = gateway
 
     @app.middleware("http")
@@ -379,10 +391,6 @@ def build_app(ws: Workspace, host: str = HOST) -> FastAPI:
             return _error(400, str(exc))
         except LightdomError as exc:
             return _error(404 if str(exc).startswith("id:") else 400, str(exc))
-
-    @app.on_event("shutdown")
-    def flush() -> None:
-        gateway.close()
 
     return app
 
