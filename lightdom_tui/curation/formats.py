@@ -116,6 +116,11 @@ def _sharegpt(turns: Any) -> list[dict[str, Any]]:
     return messages
 
 
+def _printable(text: str) -> str:
+    """Text for a one-line reason: control characters (newlines, escapes) shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def parse_record(obj: Any) -> ParsedRecord:
     """Detect the format of one decoded JSON value and reduce it to raw messages."""
     if not isinstance(obj, dict):
@@ -172,7 +177,7 @@ def parse_record(obj: Any) -> ParsedRecord:
         messages = [{"role": "user", "content": _text(obj["prompt"], "prompt")},
                     {"role": "assistant", "content": _text(obj["completion"], "completion")}]
         return ParsedRecord("completion", messages, task_type, metadata, confidence)
-    keys = ", ".join(sorted(map(str, obj))[:8]) or "none"
+    keys = ", ".join(_printable(key)[:40] for key in sorted(map(str, obj))[:8]) or "none"
     raise RecordError(
         "unknown format: expected messages, conversations, instruction+output, prompt+completion "
         f"or a call log (prompt|messages + output); keys: {keys}"

@@ -40,6 +40,7 @@ hostile = st.sampled_from([
     "12345",
     '"just a string"',
     '{"prompt": "x", "completion": "y", "confidence": 1e999}',
+    '{"a\\nb\\u001b[2J": 1}',
 ])
 bad_bytes = st.sampled_from([b'{"prompt": "caf\xe9", "completion": "latin-1"}', b"\xff\xfe{}", b"{\x00}"])
 record = st.one_of(good, good, hostile)
