@@ -42,12 +42,19 @@ class ToolgenResult:
 
 
 def _load_json(path: Path) -> Any:
+    from lightdom_tui.curation.reader import MAX_LINE_BYTES, decode
+
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LightdomError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise LightdomError(f"{path}: line {exc.lineno}: not JSON: {exc.msg}") from None
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_LINE_BYTES + 1)
+    except OSError as exc:
+        raise LightdomError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > MAX_LINE_BYTES:
+        raise LightdomError(f"{path}: larger than {MAX_LINE_BYTES} bytes")
+    item = decode(data.removeprefix(b"\xef\xbb\xbf"), 1, 1)  # the ingest reader's decoding: never raises
+    if item.error is not None:
+        raise LightdomError(f"{path}: {item.error}")
+    return item.value
 
 
 def load_tools(path: Path) -> dict[str, dict[str, Any]]:

@@ -346,3 +346,18 @@ def test_hostile_files_through_the_cli(ws, tmp_path: Path) -> None:
     assert "not gzip" in result.output and "gzip data truncated" in result.output
     assert "number too large" in result.output
     assert {f.status for f in _file_rows(ws)} == {"done"}
+
+
+def test_toolgen_definition_files_share_the_reader_decoding(tmp_path: Path) -> None:
+    from lightdom_tui.curation.toolgen import load_tools
+
+    cases = {"latin1.json": b'{"name": "caf\xe9"}', "huge.json": b'{"name": "f", "n": ' + b"9" * 5000 + b"}",
+             "deep.json": b"[" * 5000 + b"]" * 5000, "broken.json": b'{\n  "name": "f",\n  oops\n}'}
+    expected = {"latin1.json": "not UTF-8: byte 0xe9", "huge.json": "number too large",
+                "deep.json": "nested too deeply", "broken.json": "not JSON: Expecting property name"}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(LightdomError, match=expected[name]):
+            load_tools(tmp_path / name)
+    with pytest.raises(LightdomError, match="cannot read"):
+        load_tools(tmp_path)
