@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lightdom_tui.commands._common import JsonOpt, emit, err_console, home_option, workspace_from
+from lightdom_tui.errors import LightdomError
 
 if TYPE_CHECKING:  # pragma: no cover
     from lightdom_tui.training.callbacks import TrainingCallback
@@ -105,6 +106,7 @@ def train(
     force: Annotated[bool, typer.Option("--force", help="Start even if the memory estimate says it won't fit.")] = False,
     export_script: Annotated[Path | None, typer.Option("--export-script", help="Write a standalone transformers/peft script + config to DIR and stop.")] = None,
     accelerate: Annotated[bool, typer.Option("--accelerate", help="Write an accelerate config and train through `accelerate launch`.")] = False,
+    processes: Annotated[int | None, typer.Option("--processes", help="With --accelerate: processes to launch (default one per GPU; several on CPU run DDP over gloo).")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Fine-tune a base model on a dataset version (LoRA / QLoRA), recording the run."""
@@ -124,8 +126,10 @@ def train(
         exported = uc.export_training_script(workspace, spec, export_script)
         emit(exported, json, lambda c: c.print(f"wrote {exported.script} and {exported.config}"))
         return
+    if processes is not None and not accelerate:
+        raise LightdomError("--processes: only with --accelerate")
     if accelerate:
-        result = uc.train_with_accelerate(workspace, spec, home=home)
+        result = uc.train_with_accelerate(workspace, spec, home=home, processes=processes)
         emit(result, json, _result_human(result))
         return
     if not json:

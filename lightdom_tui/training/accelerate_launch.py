@@ -73,10 +73,16 @@ def write_accelerate_config(path: Path, strategy: str = "ddp", processes: int | 
     """Write the accelerate config for the visible GPUs (JSON is valid YAML)."""
     import torch
 
-    n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    n_gpus = _gpu_count()
     bf16 = bool(n_gpus) and torch.cuda.is_bf16_supported()
     path.write_text(json.dumps(accelerate_config(n_gpus, strategy, bf16, processes), indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def launch_command(config_file: Path, script: Path, script_config: Path, max_steps: int | None = None) -> list[str]:
@@ -117,6 +123,7 @@ def train_with_accelerate(workspace: Workspace, request: TrainRequest, strategy:
     from lightdom_tui.training.scripts import export_script
     from lightdom_tui.training.trainer import _load_run, _set_status, adapter_name, create_run, publish_adapter
 
+    accelerate_config(_gpu_count(), strategy, processes=processes)  # a bad count fails before a run is recorded
     run_id = create_run(workspace, request, launcher="accelerate")
     run, dataset, config, meta = _load_run(workspace, run_id)
     folder = Path(run.output_dir or workspace.runs_dir / str(run_id)) / "accelerate"

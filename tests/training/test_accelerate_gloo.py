@@ -1,4 +1,4 @@
-"""`train --accelerate` on its multi-process path: two CPU processes over gloo (DDP) against one.
+"""`lightdom train --accelerate --processes 2`: two CPU processes over gloo (DDP) against one.
 
 World size 2 with a per-process batch of 1 is an effective batch of 2, so the launch is
 compared with the same exported script run as one plain process at batch 2 (same data,
@@ -27,7 +27,6 @@ from sqlmodel import select
 
 from lightdom_tui.db.models import ModelVersion, RunMetric, TrainingRun
 from lightdom_tui.registry.versions import get_version
-from lightdom_tui.training.accelerate_launch import train_with_accelerate
 from lightdom_tui.training.config import TrainRequest
 from lightdom_tui.training.scripts import export_script
 
@@ -36,6 +35,14 @@ pytestmark = pytest.mark.slow
 STEPS = 6
 COMMON = {"max_steps": STEPS, "save_steps": 1000, "eval_steps": 1000, "max_seq_len": 256, "seed": 7}
 TOLERANCE = 1e-3
+
+
+def _cli(workspace, *args: str):
+    from typer.testing import CliRunner
+
+    from lightdom_tui.cli import app
+
+    return CliRunner().invoke(app, ["--home", str(workspace.root), *args, "--json"])
 
 
 def _request(dataset: str, base: str, batch_size: int) -> TrainRequest:
@@ -58,18 +65,23 @@ def test_two_cpu_processes_over_gloo_match_one_process_at_the_same_effective_bat
     reference = export_script(workspace, _request(small_dataset, tiny_base, 2), tmp_path / "one")
     plain = subprocess.Popen([sys.executable, str(reference.script), "--config", str(reference.config)],
                              cwd=reference.directory, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    two = train_with_accelerate(workspace, _request(small_dataset, tiny_base, 1), processes=2)
+    flags = [f"--{key.replace('_', '-')}={value}" for key, value in COMMON.items()]
+    result = _cli(workspace, "train", "--accelerate", "--processes", "2", "--dataset", small_dataset,
+                  "--base", tiny_base, "--preset", "tiny-cpu", "--batch-size", "1", *flags)
     out, _ = plain.communicate(timeout=300)
     assert plain.returncode == 0, out[-3000:]
-
-    assert two.status == "completed" and two.adapter_version
-    folder = workspace.runs_dir / str(two.run_id) / "accelerate"
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    two = json.loads(result.stdout)
+    assert two["status"] == "completed" and two["adapter_version"]
+    assert two["next_command"].endswith(f"export run:{two['run_id']}")
+    run_id = two["run_id"]
+    folder = workspace.runs_dir / str(run_id) / "accelerate"
     config = json.loads((folder / "accelerate.yaml").read_text())
     assert (config["num_processes"], config["use_cpu"], config["distributed_type"]) == (2, True, "MULTI_GPU")
     with workspace.session() as session:
-        run = session.get(TrainingRun, two.run_id)
-        adapter = session.exec(select(ModelVersion).where(ModelVersion.version == two.adapter_version)).one()
-        rows = session.exec(select(RunMetric).where(RunMetric.run_id == two.run_id).order_by(RunMetric.step)).all()
+        run = session.get(TrainingRun, run_id)
+        adapter = session.exec(select(ModelVersion).where(ModelVersion.version == two["adapter_version"])).one()
+        rows = session.exec(select(RunMetric).where(RunMetric.run_id == run_id).order_by(RunMetric.step)).all()
         base_id = get_version(session, tiny_base).id
     assert run.status == "completed" and run.adapter_version_id == adapter.id
     assert (adapter.kind, adapter.parent_id, adapter.run_id) == ("adapter", base_id, run.id)
@@ -103,3 +115,13 @@ def test_process_count_is_checked_before_anything_runs() -> None:
         accelerate_config(0, processes=0)
     with pytest.raises(LightdomError, match="fsdp': needs GPUs"):
         accelerate_config(0, "fsdp", processes=2)
+
+
+def test_processes_outside_accelerate_or_beyond_the_machine_is_one_line_and_records_no_run(
+        workspace, small_dataset) -> None:
+    alone = _cli(workspace, "train", "--dataset", small_dataset, "--processes", "2")
+    assert alone.exit_code == 1 and alone.stderr.strip() == "error: --processes: only with --accelerate"
+    zero = _cli(workspace, "train", "--accelerate", "--processes", "0", "--dataset", small_dataset)
+    assert zero.exit_code == 1 and "processes 0" in zero.stderr and len(zero.stderr.strip().splitlines()) == 1
+    with workspace.session() as session:
+        assert session.exec(select(TrainingRun)).all() == []
