@@ -125,10 +125,9 @@ def flag_paraphrases(ws: Workspace, example_ids: Iterable[int], *, window: int =
                     updates.append((match, example_id))
                 index.insert(example_id, signature)
         if updates:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany("UPDATE example SET near_duplicate_of = ? WHERE id = ? AND near_duplicate_of IS NULL",
-                             updates)
-            conn.execute("COMMIT")
+            with rawdb.immediate(conn):
+                conn.executemany("UPDATE example SET near_duplicate_of = ? WHERE id = ? AND near_duplicate_of IS NULL",
+                                 updates)
         return len(updates)
     finally:
         conn.close()

@@ -202,8 +202,7 @@ class BatchWriter:
         conn = self.conn
         now = rawdb.db_now()
         rows, quarantine = batch.rows, batch.quarantine
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with rawdb.immediate(conn):
             claimed = conn.execute(
                 "UPDATE ingestfile SET lines_done = ?, status = ?, finished_at = ? "
                 "WHERE id = ? AND lines_done = ? AND status = 'running'",
@@ -248,10 +247,6 @@ class BatchWriter:
             conn.executemany(rawdb.INSERT_EXAMPLE, params)
             if quarantine:
                 conn.executemany(rawdb.INSERT_QUARANTINE, [(now, *q) for q in quarantine])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         self.report.read += batch.read
         for error in batch.errors:
             self.report.add_error(error.file, error.line, error.reason)
@@ -265,16 +260,11 @@ class BatchWriter:
 
 def _start_file(conn, path: Path, sha: str, size: int) -> tuple[int, int, str]:  # noqa: ANN001
     """Find or create the IngestFile row in one transaction: (id, lines_done, status)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with rawdb.immediate(conn):
         conn.execute(
             "INSERT OR IGNORE INTO ingestfile (path, sha256, size_bytes, lines_done, status, created_at) "
             "VALUES (?, ?, ?, 0, 'running', ?)", (str(path), sha, size, rawdb.db_now()))
         row = conn.execute("SELECT id, lines_done, status FROM ingestfile WHERE sha256 = ?", (sha,)).fetchone()
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return row
 
 

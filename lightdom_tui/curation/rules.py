@@ -105,8 +105,7 @@ def apply_rules(ws: Workspace, rules: AutoRules, *, dry_run: bool = False, chunk
     batch_id = uuid.uuid4().hex
     conn = rawdb.connect(ws)
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with rawdb.immediate(conn, commit=not dry_run):  # a dry run reads the same, writes nothing
             last = 0
             now = rawdb.db_now()
             while True:
@@ -136,10 +135,6 @@ def apply_rules(ws: Workspace, rules: AutoRules, *, dry_run: bool = False, chunk
                         " reason, undone) VALUES (?, ?, ?, ?, ?, ?, ?, 0)", events)
                     conn.executemany("UPDATE example SET status = ?, reject_reason = ?, updated_at = ? WHERE id = ?",
                                      updates)
-            conn.execute("ROLLBACK" if dry_run else "COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     finally:
         conn.close()
     if not dry_run and (result.approved or result.rejected):

@@ -1,6 +1,6 @@
 """The one way into the workspace database: sessions, write transactions, bulk writes.
 
-- ``read_session`` / ``Workspace.session``: a short ORM transaction (commit on success).
+- ``Workspace.session`` (``engine.session_scope``): a short ORM transaction (commit on success).
 - ``write_session``: the same, holding SQLite's write lock from the first statement
   (``BEGIN IMMEDIATE``), for read-modify-write services that must not race.
 - ``raw_connection`` + ``immediate``: a plain ``sqlite3`` connection with the engine's
@@ -30,13 +30,6 @@ if TYPE_CHECKING:  # pragma: no cover - the workspace imports db, not the other 
 CACHE_KIB = 64 * 1024
 
 
-@contextmanager
-def read_session(ws: Workspace) -> Iterator[Session]:
-    """A short transaction on the workspace database (commit on success, roll back on error)."""
-    with session_scope(ws.engine) as session:
-        yield session
-
-
 def begin_immediate(session: Session) -> None:
     """Take the database write lock now (waits up to the busy timeout)."""
     session.connection().exec_driver_sql("BEGIN IMMEDIATE")
@@ -63,15 +56,19 @@ def raw_connection(ws: Workspace) -> sqlite3.Connection:
 
 
 @contextmanager
-def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One explicit write transaction on a raw connection: ``BEGIN IMMEDIATE`` … ``COMMIT`` (rollback on error)."""
+def immediate(conn: sqlite3.Connection, *, commit: bool = True) -> Iterator[sqlite3.Connection]:
+    """One explicit write transaction on a raw connection: ``BEGIN IMMEDIATE`` … ``COMMIT``.
+
+    Rolls back on error, and at the end when ``commit`` is False (a dry run that wants the
+    same locking and reads as the real thing).
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+    conn.execute("COMMIT" if commit else "ROLLBACK")
 
 
 def columns(model: type[SQLModel]) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from lightdom_tui.db.models import ABOutcome, ABTest, ModelVersion, RequestLog, 
 from lightdom_tui.errors import LightdomError
 from lightdom_tui.registry.aliases import AliasMove, check_alias_name, move_alias
 from lightdom_tui.registry.stats import percentile, two_proportion_z, wilson_interval
-from lightdom_tui.registry.tx import write_session
+from lightdom_tui.db.access import write_session
 from lightdom_tui.registry.versions import get_version
 from lightdom_tui.workspace import Workspace
 

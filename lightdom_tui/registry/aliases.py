@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from lightdom_tui.db.models import Alias, AliasEvent, ModelVersion, utcnow
 from lightdom_tui.errors import LightdomError
-from lightdom_tui.registry.tx import write_session
+from lightdom_tui.db.access import write_session
 from lightdom_tui.registry.versions import get_version
 from lightdom_tui.workspace import Workspace
 

@@ -25,7 +25,7 @@ from lightdom_tui.db.models import (
 from lightdom_tui.errors import LightdomError
 from lightdom_tui.registry.aliases import aliases_by_version, alias_history
 from lightdom_tui.registry.gguf_meta import quant_name, read_gguf_metadata
-from lightdom_tui.registry.tx import write_session
+from lightdom_tui.db.access import write_session
 from lightdom_tui.registry.versions import get_version, register_version, unique_version_name
 from lightdom_tui.workspace import Workspace
 

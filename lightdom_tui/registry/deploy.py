@@ -25,7 +25,7 @@ from lightdom_tui.db.jsoncol import dumps, loads
 from lightdom_tui.db.models import Deployment, ModelVersion, utcnow
 from lightdom_tui.errors import LightdomError
 from lightdom_tui.registry.routing import ALL_TASK_TYPES, active_deployment
-from lightdom_tui.registry.tx import write_session
+from lightdom_tui.db.access import write_session
 from lightdom_tui.registry.versions import get_version
 from lightdom_tui.workspace import Workspace
 

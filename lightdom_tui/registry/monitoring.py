@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from lightdom_tui.db.models import Alert, AttributeSuggestion, Deployment, ModelVersion, RequestLog
 from lightdom_tui.registry.stats import percentile
-from lightdom_tui.registry.tx import write_session
+from lightdom_tui.db.access import write_session
 from lightdom_tui.workspace import Workspace
 
 EPSILON = 1e-9
