@@ -65,7 +65,7 @@ def ingest(
     json: JsonOpt = False,
 ) -> None:
     """Import training data; broken lines are quarantined with file, line and reason."""
-    from lightdom_tui.curation.ingest import ingest_paths
+    from lightdom_tui.usecases.curation import ingest as ingest_paths
 
     ws = workspace_from(ctx)
     try:
@@ -112,7 +112,7 @@ def watch(
     json: JsonOpt = False,
 ) -> None:
     """Ingest files dropped into the inbox; each moves to processed/ after its rows are committed."""
-    from lightdom_tui.curation.watch import process_inbox, watch_inbox
+    from lightdom_tui.usecases.curation import watch_inbox
 
     ws = workspace_from(ctx)
 
@@ -127,7 +127,7 @@ def watch(
 
     try:
         if once:
-            summary = process_inbox(ws, directory, on_event=on_event)
+            summary = watch_inbox(ws, directory, once=True, on_event=on_event)
         else:
             if not json:
                 err_console.print(f"watching {directory or ws.inbox_dir} (Ctrl-C to stop)")
@@ -277,7 +277,7 @@ def examples_stats(ctx: typer.Context, json: JsonOpt = False) -> None:
 
 def examples_dedup(ctx: typer.Context, task_type: TaskOpt = None, json: JsonOpt = False) -> None:
     """Flag close paraphrases (MinHash) across all examples (after big imports)."""
-    from lightdom_tui.curation.dedup import scan_paraphrases
+    from lightdom_tui.usecases.curation import scan_paraphrases
 
     ws = workspace_from(ctx)
     try:
@@ -297,15 +297,13 @@ def rules_apply(
     json: JsonOpt = False,
 ) -> None:
     """Approve/reject pending examples by thresholds (deterministic; undo with `examples undo`)."""
-    from lightdom_tui.curation.rules import AutoRules, apply_rules
+    from lightdom_tui.usecases.curation import RulesSpec, apply_rules
 
-    rules = AutoRules(min_confidence=min_confidence, min_quality=min_quality, exclude_rejected=exclude_rejected,
-                      task_types=list(task_types) if task_types else None)
-    if not rules.active:
-        raise LightdomError("rules: give --min-confidence and/or --min-quality")
+    spec = RulesSpec(min_confidence, min_quality, exclude_rejected, tuple(task_types) if task_types else None,
+                     dry_run)
     ws = workspace_from(ctx)
     try:
-        result = apply_rules(ws, rules, dry_run=dry_run)
+        result = apply_rules(ws, spec)
     finally:
         ws.close()
     emit(result, json, lambda c: c.print(
@@ -384,7 +382,7 @@ def dataset_export(
     json: JsonOpt = False,
 ) -> None:
     """Write a dataset version as JSONL (PII anonymised as the version says; token counts in manifest.json)."""
-    from lightdom_tui.curation.export import export_dataset
+    from lightdom_tui.usecases.curation import export_dataset
 
     ws = workspace_from(ctx)
     try:
@@ -410,7 +408,7 @@ def toolgen(
     json: JsonOpt = False,
 ) -> None:
     """Generate tool-use examples (tool calls, tool results, final answers, error cases)."""
-    from lightdom_tui.curation.toolgen import toolgen as run_toolgen
+    from lightdom_tui.usecases.curation import generate_tool_examples as run_toolgen
 
     ws = workspace_from(ctx)
     try:
@@ -430,7 +428,7 @@ def cleanup(
     json: JsonOpt = False,
 ) -> None:
     """Remove old quarantine rows and processed inbox files (never examples)."""
-    from lightdom_tui.curation.retention import cleanup as run_cleanup
+    from lightdom_tui.usecases.curation import cleanup as run_cleanup
 
     ws = workspace_from(ctx)
     try:

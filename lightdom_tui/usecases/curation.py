@@ -315,3 +315,76 @@ def preview_undo(ws: Workspace) -> UndoPreview | None:
             .where(CurationEvent.batch_id == row[0], CurationEvent.from_status != "new")
         ).one()
         return UndoPreview(row[0], row[1], int(count), created)
+
+
+# --------------------------------------------------------------------------- imports, rules, exports, upkeep
+
+
+def ingest(ws: Workspace, paths: list[Path], *, source: str | None = None, task_type: str | None = None,
+           progress: Any = None) -> Any:
+    """Import files or folders; bad lines are quarantined with file, line and reason (``IngestReport``)."""
+    from lightdom_tui.curation.ingest import ingest_paths
+
+    return ingest_paths(ws, paths, source=source, task_type=task_type, progress=progress)
+
+
+def watch_inbox(ws: Workspace, directory: Path | None = None, *, once: bool = False, on_event: Any = None) -> Any:
+    """Ingest files dropped into the inbox (``once``: those waiting now), moving each when committed."""
+    from lightdom_tui.curation import watch
+
+    if once:
+        return watch.process_inbox(ws, directory, on_event=on_event)
+    return watch.watch_inbox(ws, directory, on_event=on_event)
+
+
+def scan_paraphrases(ws: Workspace, task_type: str | None = None) -> int:
+    """Flag close paraphrases over every example; how many were flagged."""
+    from lightdom_tui.curation.dedup import scan_paraphrases as scan
+
+    return scan(ws, task_type=task_type)
+
+
+@dataclass(frozen=True)
+class RulesSpec:
+    """Auto-rule thresholds (at least one of confidence and quality)."""
+
+    min_confidence: float | None = None
+    min_quality: float | None = None
+    exclude_rejected: bool = True
+    task_types: tuple[str, ...] | None = None
+    dry_run: bool = False
+
+
+def apply_rules(ws: Workspace, spec: RulesSpec) -> Any:
+    """Approve / reject pending examples by thresholds, as one undoable batch (``RulesResult``)."""
+    from lightdom_tui.curation.rules import AutoRules, apply_rules as apply
+
+    rules = AutoRules(min_confidence=spec.min_confidence, min_quality=spec.min_quality,
+                      exclude_rejected=spec.exclude_rejected,
+                      task_types=list(spec.task_types) if spec.task_types else None)
+    if not rules.active:
+        raise LightdomError("rules: give --min-confidence and/or --min-quality")
+    return apply(ws, rules, dry_run=spec.dry_run)
+
+
+def export_dataset(ws: Workspace, ref: str, directory: Path, *, format: str = "openai",  # noqa: A002
+                   per_task_type: bool = False, token_counts: bool = True) -> Any:
+    """Write a dataset version as JSONL files with a manifest."""
+    from lightdom_tui.curation.export import export_dataset as export
+
+    return export(ws, ref, directory, format=format, per_task_type=per_task_type, token_counts=token_counts)
+
+
+def generate_tool_examples(ws: Workspace, tools: Path, scenarios: Path, *, seed: int = 0,
+                           task_type: str = "tool_use") -> Any:
+    """Generate tool-use examples from function definitions and scenario templates."""
+    from lightdom_tui.curation.toolgen import toolgen
+
+    return toolgen(ws, tools, scenarios, seed=seed, task_type=task_type)
+
+
+def cleanup(ws: Workspace, days: int | None = None, *, dry_run: bool = False) -> Any:
+    """Remove old quarantine rows and processed inbox files (never examples)."""
+    from lightdom_tui.curation.retention import cleanup as clean
+
+    return clean(ws, days, dry_run=dry_run)
