@@ -1,6 +1,7 @@
-"""Registry paths no other test walks: `ab end`, and one whole successful continuous round.
+"""Registry paths no other test walks: `ab end`, one whole successful continuous round,
+tool-use evaluation on the embedded model, and the grammar bound that keeps evaluation short.
 
-Both go through the CLI (one JSON object per command), so they hold whichever layer
+They go through the CLI (one JSON object per command), so they hold whichever layer
 (service or use case) the command calls.
 """
 
