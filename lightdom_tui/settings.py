@@ -39,7 +39,7 @@ class ServingSettings:
     api_key_env: str = "DEEPSEEK_API_KEY"
     port: int = 8765
     n_gpu_layers: int = -1  # layers offloaded to the GPU; -1 = all (ignored by a CPU-only llama.cpp)
-    parallel: int = 4  # requests decoded together per loaded model (llama.cpp sequences in one batch)
+    parallel: int = 4  # requests decoded together per loaded model (one llama.cpp batch); each holds n_ctx of KV cache
     local_timeout_s: float = 120.0  # gateway: a local answer slower than this falls back to the remote API
     log_sample_rate: float = 0.1  # gateway: share of calls copied (PII-scrubbed) into curation as pending
     remote_routes: list[str] = field(default_factory=list)  # gateway: "NAME=URL[#MODEL]" models served remotely
