@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, literal, select, text, update
+from sqlalchemy import and_, delete, func, insert, literal, select, text, update
 from sqlmodel import Session
 
 from lightdom_tui.curation.examples import add_example, example_messages, get_example
@@ -132,14 +132,29 @@ def edit_example(
         return ActionResult("edit", batch_id, 1, new_example_id=correction.id)
 
 
+def last_undoable(session: Session) -> tuple[str, str] | None:
+    """(batch id, action) of the newest action not yet undone: what ``undo_last`` reverts."""
+    row = session.execute(
+        select(CurationEvent.batch_id, CurationEvent.action)
+        .where(CurationEvent.undone.is_(False), CurationEvent.action != "undo")
+        .order_by(CurationEvent.id.desc()).limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def batch_size(session: Session, batch_id: str) -> tuple[int, Any]:
+    """How many existing examples a batch changed, and when it ran."""
+    count, created = session.execute(
+        select(func.count(CurationEvent.id), func.max(CurationEvent.created_at))
+        .where(CurationEvent.batch_id == batch_id, CurationEvent.from_status != "new")
+    ).one()
+    return int(count), created
+
+
 def undo_last(target: Workspace | Session) -> ActionResult:
     """Revert the most recent action not yet undone (repeat to go further back)."""
     with using_session(target) as session:
-        row = session.execute(
-            select(CurationEvent.batch_id, CurationEvent.action)
-            .where(CurationEvent.undone.is_(False), CurationEvent.action != "undo")
-            .order_by(CurationEvent.id.desc()).limit(1)
-        ).first()
+        row = last_undoable(session)
         if row is None:
             raise LightdomError("undo: nothing to undo")
         batch_id, action = row

@@ -298,23 +298,14 @@ class UndoPreview:
 
 def preview_undo(ws: Workspace) -> UndoPreview | None:
     """The batch ``undo_last`` would revert (the newest not yet undone), or None when there is none."""
-    from sqlalchemy import func, select
-
-    from lightdom_tui.db.models import CurationEvent
+    from lightdom_tui.curation.actions import batch_size, last_undoable
 
     with ws.session() as session:
-        row = session.execute(
-            select(CurationEvent.batch_id, CurationEvent.action)
-            .where(CurationEvent.undone.is_(False), CurationEvent.action != "undo")
-            .order_by(CurationEvent.id.desc()).limit(1)
-        ).first()
-        if row is None:
+        last = last_undoable(session)
+        if last is None:
             return None
-        count, created = session.execute(
-            select(func.count(CurationEvent.id), func.max(CurationEvent.created_at))
-            .where(CurationEvent.batch_id == row[0], CurationEvent.from_status != "new")
-        ).one()
-        return UndoPreview(row[0], row[1], int(count), created)
+        count, created = batch_size(session, last[0])
+        return UndoPreview(last[0], last[1], count, created)
 
 
 # --------------------------------------------------------------------------- imports, rules, exports, upkeep

@@ -11,19 +11,9 @@ from pathlib import Path
 
 import pytest
 from sqlmodel import select
-from typer.testing import CliRunner
 
-from lightdom_tui.cli import app
 from lightdom_tui.db.models import AliasEvent, ModelVersion, TrainingRun, Workflow
-
-
-def _cli(ws, *args, ok=True):  # noqa: ANN001, ANN002, ANN202
-    result = CliRunner().invoke(app, ["--home", str(ws.root), *args, "--json"])
-    if ok:
-        assert result.exit_code == 0, (args, result.output)
-        return json.loads(result.stdout)
-    assert result.exit_code == 1, (args, result.output)
-    return result.stderr.strip()
+from tests.orchestration.test_orch_cli import _cli  # one JSON object, or the one error line
 
 
 def register(ws, name: str, kind: str = "base", parent_id: int | None = None) -> int:  # noqa: ANN001
