@@ -132,6 +132,8 @@ class Settings:
     continuous: ContinuousSettings = field(default_factory=ContinuousSettings)
     tui: TuiSettings = field(default_factory=TuiSettings)
     orchestration: OrchestrationSettings = field(default_factory=OrchestrationSettings)
+    # TUI keys by binding id, e.g. "curation.approve" = "y" (F1 in the TUI lists the ids); as Posting's keymap
+    keymap: dict[str, str] = field(default_factory=dict)
 
 
 # Allowed values by "section.key" (inclusive). Every other key is still checked: its type,
@@ -228,6 +230,19 @@ def _checked(dotted: str, default: Any, value: Any) -> Any:
     return value
 
 
+def _checked_map(dotted: str, value: Any) -> dict[str, str]:
+    """A table of text → text (the keymap), or ValueError saying why not."""
+    if not isinstance(value, dict):
+        raise ValueError(f"[{dotted}] must be a table")
+    if len(value) > MAX_ITEMS:
+        raise ValueError(f"[{dotted}] has more than {MAX_ITEMS} entries")
+    for key, item in value.items():
+        problem = _text_problem(key) or (_text_problem(item) if isinstance(item, str) else "must be text")
+        if problem:
+            raise ValueError(f"[{dotted}] {key[:60]!r}: {problem}")
+    return dict(value)
+
+
 def _build(cls: type, data: dict[str, Any], where: str, problems: list[str] | None = None,
            prefix: str = "") -> Any:
     """``cls`` from a parsed table; an invalid key raises, or (with ``problems``) is noted and left default."""
@@ -240,6 +255,9 @@ def _build(cls: type, data: dict[str, Any], where: str, problems: list[str] | No
             if key not in known:
                 raise ValueError(f"unknown setting {key[:60]!r} (known: {', '.join(sorted(known))})")
             default = getattr(defaults, key)
+            if isinstance(default, dict):
+                kwargs[key] = _checked_map(dotted, value)
+                continue
             if is_dataclass(default):
                 if not isinstance(value, dict):
                     raise ValueError(f"[{key}] must be a table")
@@ -348,6 +366,12 @@ def render_settings(settings: Settings) -> str:
     lines = ["# LightDom workspace settings. Every key shown is the value in force.", ""]
     for section in fields(settings):
         value = getattr(settings, section.name)
+        if isinstance(value, dict):  # the keymap: quoted keys, ids hold dots
+            lines.append("# TUI keys by binding id (F1 in the TUI lists them), e.g. \"curation.approve\" = \"y\"")
+            lines.append(f"[{section.name}]")
+            lines.extend(f"{_toml_string(key)} = {_toml_string(item)}" for key, item in value.items())
+            lines.append("")
+            continue
         doc = (type(value).__doc__ or "").strip().splitlines()[0]
         lines.append(f"# {doc}")
         lines.append(f"[{section.name}]")
@@ -384,7 +408,10 @@ def split_key(dotted_key: str) -> tuple[str, str]:
     if section not in sections or not key:
         raise LightdomError(f"setting {shown}: expected SECTION.KEY, e.g. serving.n_threads "
                             f"(sections: {', '.join(sections)})")
-    keys = [f.name for f in fields(getattr(Settings(), section))]
+    default = getattr(Settings(), section)
+    if isinstance(default, dict):  # the keymap: any binding id
+        return section, key
+    keys = [f.name for f in fields(default)]
     if key not in keys:
         raise LightdomError(f"setting {shown}: unknown setting {key[:40]!r} (keys of [{section}]: {', '.join(keys)})")
     return section, key

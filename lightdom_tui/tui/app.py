@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Header, TabbedContent, TabPane
 
 from lightdom_tui.tui.commands import LightdomCommands
 from lightdom_tui.tui.messages import DataChanged
@@ -22,6 +22,7 @@ from lightdom_tui.tui.screens.api_key import ApiKeyScreen
 from lightdom_tui.tui.screens.dialogs import ConfirmScreen, ErrorScreen, PromptScreen
 from lightdom_tui.tui.screens.help import HelpScreen
 from lightdom_tui.tui.screens.settings import SettingsScreen
+from lightdom_tui.tui.widgets.key_footer import KeyFooter
 from lightdom_tui.tui.widgets.pane import Pane
 from lightdom_tui.tui.widgets.status_bar import StatusBar
 from lightdom_tui.workspace import Workspace
@@ -69,6 +70,7 @@ class LightdomApp(App[None]):
         self.workspace = workspace
         self.sub_title = str(workspace.root)
         self.started_at = datetime.now(timezone.utc)  # undo asks before reaching into an earlier session
+        self.keymap_overrides: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -77,15 +79,29 @@ class LightdomApp(App[None]):
                 with TabPane(f"{number} {pane.title}", id=pane.pane_id):
                     yield pane.widget(self.workspace)
         yield StatusBar(self.workspace)
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
+        self.apply_keymap(self.workspace.settings.keymap)
         theme = self.workspace.settings.tui.theme
         self.theme = theme if theme in self.available_themes else DARK
         pane = self.active_pane()
         if pane is not None:
             pane.focus_main()
         self.call_after_refresh(calm_garbage_collector)
+
+    def apply_keymap(self, keymap: dict[str, str]) -> None:
+        """Rebind keys by binding id (``[keymap]`` in lightdom.toml); an id no binding has is named once."""
+        from lightdom_tui.tui.panes import binding_ids
+
+        known = binding_ids(type(self))
+        unknown = sorted(set(keymap) - known)
+        usable = {binding_id: keys for binding_id, keys in keymap.items() if binding_id in known}
+        self.keymap_overrides = usable
+        self.set_keymap(usable)
+        if unknown:
+            self.notify(f"[keymap] in lightdom.toml: no binding has the id {', '.join(map(repr, unknown))} "
+                        "(F1 lists the ids)", severity="warning", timeout=10)
 
     # ----------------------------------------------------------------- panes
 
@@ -129,10 +145,12 @@ class LightdomApp(App[None]):
     # ----------------------------------------------------------------- screens
 
     def action_help(self) -> None:
-        """Show every binding."""
-        from lightdom_tui.tui.panes import BINDING_CLASSES
+        """Show what each key does, the pane on screen first."""
+        from lightdom_tui.tui.panes import help_sections
 
-        self.push_screen(HelpScreen([self, *BINDING_CLASSES]))
+        pane = self.active_pane()
+        pane_id = next((spec.pane_id for spec in PANES if pane is not None and pane.id == f"pane-{spec.pane_id}"), None)
+        self.push_screen(HelpScreen(help_sections(type(self), pane_id), self.keymap_overrides))
 
     def action_settings(self) -> None:
         """Edit lightdom.toml."""

@@ -11,6 +11,7 @@ from lightdom_tui.tui.screens.api_key import ApiKeyScreen
 from lightdom_tui.tui.screens.dialogs import ConfirmScreen, ErrorScreen, PromptScreen
 from lightdom_tui.tui.screens.editor import EditorScreen
 from lightdom_tui.tui.screens.form import FormScreen
+from lightdom_tui.tui.screens.help import HelpSection
 from lightdom_tui.tui.screens.settings import SettingsScreen
 from lightdom_tui.tui.widgets.campaign.pane import CampaignPane, SuggestionTable
 from lightdom_tui.tui.widgets.curation.pane import CurationPane
@@ -45,3 +46,36 @@ MODAL_SCREENS: tuple[type, ...] = (
 BINDING_CLASSES: tuple[type, ...] = (
     CurationPane, ExampleTable, TrainingPane, RegistryPane, CampaignPane, SuggestionTable, *MODAL_SCREENS,
 )
+
+#: the help screen's sections per pane id: (human title, class declaring the keys)
+PANE_HELP: dict[str, tuple[HelpSection, ...]] = {
+    "curation": (HelpSection("Curation pane", CurationPane), HelpSection("Curation: moving in the table", ExampleTable)),
+    "training": (HelpSection("Training runs pane", TrainingPane),),
+    "registry": (HelpSection("Model registry pane", RegistryPane),),
+    "campaigns": (HelpSection("Campaign tree pane", CampaignPane),
+                  HelpSection("Campaign tree: suggestions table", SuggestionTable)),
+}
+
+DIALOG_HELP: tuple[HelpSection, ...] = (
+    HelpSection("Example editor", EditorScreen), HelpSection("Forms", FormScreen),
+    HelpSection("Settings", SettingsScreen), HelpSection("API key", ApiKeyScreen),
+    HelpSection("Yes / no questions", ConfirmScreen), HelpSection("Text prompts", PromptScreen),
+    HelpSection("Error messages", ErrorScreen),
+)
+
+
+def help_sections(app_class: type, active_pane: str | None) -> list[HelpSection]:
+    """The pane you are in first, then the keys that work everywhere, the dialogs and the other panes."""
+    here = list(PANE_HELP.get(active_pane or "", ()))
+    others = [section for pane_id, group in PANE_HELP.items() if pane_id != active_pane for section in group]
+    return [*here, HelpSection("Everywhere", app_class), *DIALOG_HELP, *others]
+
+
+def binding_ids(app_class: type) -> set[str]:
+    """Every binding id the app and its panes, widgets and dialogs declare (what ``[keymap]`` may name)."""
+    ids: set[str] = set()
+    for owner in (app_class, *BINDING_CLASSES):
+        for binding in owner.__dict__.get("BINDINGS") or []:
+            if getattr(binding, "id", None):
+                ids.add(binding.id)
+    return ids

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import fields
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 import pytest
@@ -29,7 +29,8 @@ from lightdom_tui.settings import (
 from lightdom_tui.workspace import change_setting
 from tests.foundation.test_hardening_cli import invoke, one_error_line
 
-KEYS = [f"{s.name}.{k.name}" for s in fields(Settings) for k in fields(getattr(Settings(), s.name))]
+KEYS = [f"{s.name}.{k.name}" for s in fields(Settings) if is_dataclass(getattr(Settings(), s.name))
+        for k in fields(getattr(Settings(), s.name))]
 
 
 @pytest.mark.parametrize(

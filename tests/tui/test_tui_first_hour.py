@@ -180,3 +180,51 @@ async def test_dataset_name_asked_only_when_the_filter_selects_something(tui_wor
     with tui_workspace.session() as session:
         dataset = session.exec(select(Dataset).where(Dataset.name == "two")).one()
         assert dataset.n_train + dataset.n_validation == 2
+
+
+async def test_status_bar_names_the_model_generate_would_use(tui_workspace) -> None:  # noqa: ANN001
+    """Trap 2: after init (embedded model registered, nothing deployed) the status bar says the embedded
+    base answers locally, as `generate` does, not "model none · engine remote"."""
+    from lightdom_tui.modelio.embedded import EMBEDDED_VERSION
+
+    app = create_app(tui_workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        text = str(app.query_one("#status-bar").render())
+        assert f"model {EMBEDDED_VERSION} (embedded base)" in text
+        assert "engine local" in text and "engine remote" not in text
+
+
+async def test_footer_fits_and_help_speaks_human_at_80x24(tui_workspace) -> None:  # noqa: ANN001
+    """Traps 8 and 10: at 80×24 every pane's footer keys fit whole (help and the palette always shown);
+    F1 puts the pane you are in first with human titles and typed key names; the table keeps the message."""
+    from textual.widgets._footer import FooterKey
+
+    from lightdom_tui.tui.commands import LightdomCommands
+    from lightdom_tui.tui.widgets.key_footer import key_width
+
+    app = create_app(tui_workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.query_one("#examples", ExampleTable)
+        header = str(app.query_one("#examples-header").render())
+        assert "first user message" in header
+        assert table.current.preview[:16] in table.render_line(0).text  # the message column is on screen
+        for pane in ("2", "3", "4", "1"):
+            await pilot.press(pane)
+            await settle(pilot)
+            keys = list(app.screen.query(FooterKey))
+            assert sum(key_width(key) for key in keys) <= 80
+            shown = {key.key_display for key in keys}
+            assert {"f1", "^p"} <= shown
+        await pilot.press("f1")
+        await pilot.pause()
+        text = str(app.screen.query_one("#help-text").render())
+        assert text.startswith("Curation pane")
+        assert "CurationPane" not in text and "slash" not in text and "question_mark" not in text
+        assert " / " in text and " ? " in text  # "/" search and "f1 / ?" help, as typed
+        await pilot.press("escape")
+        provider = LightdomCommands(app.screen)
+        names = [hit.text async for hit in provider.discover()]
+        for wanted in ("Edit example", "Search examples", "Status filter: next", "Filters"):
+            assert wanted in names, wanted

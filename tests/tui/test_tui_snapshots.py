@@ -1,4 +1,4 @@
-"""SVG snapshots of each pane (and help) at 120x36 on deterministic data.
+"""SVG snapshots of each pane (and help) at 120x36 and at 80x24 on deterministic data.
 
 Update after an intended change: ``pytest tests/tui/test_tui_snapshots.py --snapshot-update``.
 """
@@ -48,3 +48,17 @@ def _before(*keys: str):  # noqa: ANN202
 )
 def test_pane_snapshot(name: str, keys: tuple[str, ...], snapshot_app, snap_compare) -> None:  # noqa: ANN001
     assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=_before(*keys))
+
+
+@pytest.mark.parametrize(
+    ("name", "keys"),
+    [
+        ("curation", ("j",)),
+        ("training", ("2",)),
+        ("registry", ("3",)),
+        ("campaigns", ("4", "space", "down", "space")),
+    ],
+)
+def test_pane_snapshot_80x24(name: str, keys: tuple[str, ...], snapshot_app, snap_compare) -> None:  # noqa: ANN001
+    """The smallest common terminal: the curation table keeps its message column, footers fit whole."""
+    assert snap_compare(snapshot_app, terminal_size=(80, 24), run_before=_before(*keys))

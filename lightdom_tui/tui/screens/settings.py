@@ -30,6 +30,8 @@ def setting_rows(settings: Settings) -> list[tuple[str, str]]:
     rows = []
     for section in fields(settings):
         value = getattr(settings, section.name)
+        if isinstance(value, dict):  # the keymap is edited in the file ([keymap] "binding.id" = "key")
+            continue
         for item in fields(value):
             rows.append((f"{section.name}.{item.name}", as_text(getattr(value, item.name))))
     return rows

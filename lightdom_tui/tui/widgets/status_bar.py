@@ -36,7 +36,8 @@ class StatusBar(WorkerErrors, Static):
 
     def show(self, info: StatusInfo) -> None:
         """Render the facts."""
+        # What answers comes first: in a narrow window the path (also in the header) is what gets cut.
         self.update(
-            f"[b]workspace[/b] {info.workspace}  [b]model[/b] {info.deployed}  "
-            f"[b]engine[/b] {info.engine}  [b]GPU[/b] {info.gpu}"
+            f"[b]model[/b] {info.deployed}  [b]engine[/b] {info.engine}  [b]GPU[/b] {info.gpu}  "
+            f"[b]workspace[/b] {info.workspace}"
         )

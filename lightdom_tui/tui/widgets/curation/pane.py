@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -30,6 +30,7 @@ from lightdom_tui.tui.widgets.pane import Pane
 
 QUARANTINE_LIMIT = 500
 DETAIL_DELAY_S = 0.12
+NARROW_WIDTH = 100  # below this the conversation view gets a third of the width, not two fifths
 
 
 class CurationPane(Pane):
@@ -135,6 +136,14 @@ class CurationPane(Pane):
     def _show_detail(self, example: Any) -> None:
         self._detail_timer = None
         self.query_one(ConversationView).show(example)
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Narrow windows give the table more of the width (its message column is what a reviewer reads)."""
+        self.set_class(event.size.width < NARROW_WIDTH, "-narrow")
+
+    @on(ExampleTable.ColumnsChanged)
+    def _columns_changed(self, event: ExampleTable.ColumnsChanged) -> None:
+        self.query_one("#examples-header", Static).update(header_text(event.columns))
 
     @on(ExampleTable.Counted)
     def _counted(self) -> None:

@@ -20,6 +20,20 @@ COLUMNS: tuple[tuple[str, int], ...] = (
     ("qual", 4),
     ("tok", 5),
 )
+MIN_MESSAGE = 14  # the first user message is what a reviewer reads: keep at least this much of it (as at 120 columns)
+DROP_ORDER = ("tok", "qual", "source")  # dropped in this order when the table is narrow
+
+
+def columns_for(width: int) -> tuple[tuple[str, int], ...]:
+    """The columns that leave the message ``MIN_MESSAGE`` cells in a table ``width`` wide (80×24 keeps it)."""
+    columns = list(COLUMNS)
+    for name in DROP_ORDER:
+        if sum(w + 1 for _, w in columns) + MIN_MESSAGE <= width:
+            break
+        columns = [column for column in columns if column[0] != name]
+    if sum(w + 1 for _, w in columns) + MIN_MESSAGE > width:  # still narrow: a shorter task type
+        columns = [(name, 12 if name == "task type" else w) for name, w in columns]
+    return tuple(columns)
 
 
 @dataclass
@@ -75,21 +89,22 @@ def row_view(example: Any) -> RowView:
     )
 
 
-def header_text() -> Text:
+def header_text(columns: tuple[tuple[str, int], ...] = COLUMNS) -> Text:
     """The column header line."""
     text = Text(style="bold")
-    for name, width in COLUMNS:
+    for name, width in columns:
         text.append(name.ljust(width)[:width] + " ")
     text.append("first user message")
     return text
 
 
-def row_cells(row: RowView) -> list[tuple[str, str]]:
+def row_cells(row: RowView, columns: tuple[tuple[str, int], ...] = COLUMNS) -> list[tuple[str, str]]:
     """(text padded to its column, style name) per cell; the preview last, unpadded (fast path for render_line)."""
     quality = f"{row.quality:.2f}" if row.quality is not None else "–"
     tokens = str(row.tokens) if row.tokens is not None else "–"
-    values = (str(row.id), row.status, row.task_type, row.source, quality, tokens)
-    cells = [(value.ljust(width)[:width] + " ", STATUS_STYLE.get(value, "") if value is row.status else "")
-             for (_, width), value in zip(COLUMNS, values, strict=True)]
+    values = {"id": str(row.id), "status": row.status, "task type": row.task_type, "source": row.source,
+              "qual": quality, "tok": tokens}
+    cells = [(values[name].ljust(width)[:width] + " ", STATUS_STYLE.get(row.status, "") if name == "status" else "")
+             for name, width in columns]
     cells.append((row.preview, ""))
     return cells

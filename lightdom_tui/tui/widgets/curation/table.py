@@ -16,13 +16,14 @@ from typing import Any, Protocol
 
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from lightdom_tui.tui.widgets.curation.rows import RowView, row_cells, row_view
+from lightdom_tui.tui.widgets.curation.rows import COLUMNS, RowView, columns_for, row_cells, row_view
 from lightdom_tui.tui.widgets.pane import WorkerErrors
 
 PAGE_SIZE = 200
@@ -76,6 +77,13 @@ class ExampleTable(WorkerErrors, ScrollView, can_focus=True):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, ExampleTable.Highlighted)
 
+    class ColumnsChanged(Message):
+        """The table shows other columns (the header follows)."""
+
+        def __init__(self, columns: tuple[tuple[str, int], ...]) -> None:
+            super().__init__()
+            self.columns = columns
+
     class Counted(Message):
         """How many rows the current filter matches."""
 
@@ -108,6 +116,7 @@ class ExampleTable(WorkerErrors, ScrollView, can_focus=True):
         self._style_cache_key: tuple | None = None
         self.cursor_moved: Callable[[], None] | None = None  # called in the same tick as a move
         self._follow_id: int | None = None  # the example to put the cursor back on after a reload
+        self.columns = COLUMNS  # narrowed to what leaves room for the message (columns_for)
 
     # ------------------------------------------------------------------ source
 
@@ -298,6 +307,14 @@ class ExampleTable(WorkerErrors, ScrollView, can_focus=True):
     def on_focus(self) -> None:
         self.refresh()
 
+    def on_resize(self, event: events.Resize) -> None:
+        """Pick the columns for the new width (a narrow window drops tok, qual, source before the message)."""
+        columns = columns_for(event.size.width)
+        if columns != self.columns:
+            self.columns = columns
+            self.post_message(self.ColumnsChanged(columns))
+            self.refresh()
+
     def on_blur(self) -> None:
         self.refresh()
 
@@ -314,7 +331,7 @@ class ExampleTable(WorkerErrors, ScrollView, can_focus=True):
             self.request_page(index // PAGE_SIZE)
             return Strip([Segment("  loading…".ljust(width), styles["loading"])], width)
         prefix = "cursor " if index == self.cursor else ""
-        segments = [Segment(text, styles[(prefix + style).strip()]) for text, style in row_cells(row)]
+        segments = [Segment(text, styles[(prefix + style).strip()]) for text, style in row_cells(row, self.columns)]
         strip = Strip(segments)
         return strip.crop_extend(scroll_x, scroll_x + width, styles[prefix.strip()])
 
