@@ -255,6 +255,39 @@ def default_train(home: Path, data: Path, steps: Steps) -> str:
     return steps.run("train", lightdom, home, "train", "--dataset", "user", "--json")["adapter_version"]
 
 
+def with_memory(home: Path, version: str, k: int = 3) -> str:
+    """``version`` registered again (same file) with the dataset ``user`` as its memory: what
+    `train` records by itself for a recipe with ``fewshot_k`` (the weights do not change)."""
+    from lightdom_tui.curation.datasets import get_dataset
+    from lightdom_tui.registry.versions import find_version, register_version
+    from lightdom_tui.workspace import open_workspace
+
+    name = f"{version}-memory{k}"
+    ws = open_workspace(home)
+    with ws.session() as session:
+        if find_version(session, name) is not None:
+            return name
+        source, dataset = find_version(session, version), get_dataset(session, "user")
+        prompts = json.loads(source.prompts_json or "{}")
+        entry = prompts.get("attribute_generation") or {"system": USER_SYSTEM,
+                                                         "user_template": USER_TEMPLATE + "{context_block}"}
+        prompts["attribute_generation"] = {**entry, "fewshot": k, "memory_dataset": dataset.id}
+        register_version(session, version=name, kind="gguf", format="gguf", path=Path(source.path),
+                         architecture=source.architecture, parent_id=source.id, dataset_id=dataset.id,
+                         prompts=prompts, notes=f"{version} with the user dataset as memory (k={k})")
+    return name
+
+
+def has_memory(home: Path, version: str) -> bool:
+    """Whether ``version`` answers with remembered examples (its recipe had ``fewshot_k``)."""
+    from lightdom_tui.prompts import version_prompts
+    from lightdom_tui.registry.versions import find_version
+    from lightdom_tui.workspace import open_workspace
+
+    with open_workspace(home).session() as session:
+        return version_prompts(find_version(session, version)).fewshot > 0
+
+
 def default_serve(home: Path, adapter: str, references: Path, steps: Steps) -> dict[str, Any]:
     """`export` (q4_k_m) → held-out eval → one `generate`, all through the CLI."""
     gguf = steps.run("export", lightdom, home, "export", adapter, "--json")["version"]
@@ -363,8 +396,17 @@ def main() -> None:
         version = steps.run("base-version", base_in_user_wording, home)
         rows["base"] = {"version": version, "heldout": steps.run("eval-base", evaluate, home, version, references)}
         save(results)
+    if "base" in parts and "default" in parts:  # retrieval alone, no training
+        memory = steps.run("base-memory-version", with_memory, home, rows["base"]["version"])
+        rows["base+memory"] = {"version": memory, "heldout": steps.run("eval-base-memory", evaluate, home, memory,
+                                                                       references)}
+        save(results)
     if adapter:
         rows["default"] = default_serve(home, adapter, references, steps)
+        if not has_memory(home, rows["default"]["version"]):  # a recipe without fewshot_k: measure the lever too
+            memory = steps.run("default-memory-version", with_memory, home, rows["default"]["version"])
+            rows["default+memory"] = {"version": memory, "heldout": steps.run(
+                "eval-default-memory", evaluate, home, memory, references)}
         save(results)
     if plain:
         gguf = steps.run("plain-export", lightdom, home, "export", plain["adapter"], "--json")["version"]
