@@ -105,7 +105,8 @@ def ask(base_url: str, model: str, messages: list[dict[str, Any]], max_tokens: i
     from openai import OpenAI
 
     client = OpenAI(base_url=base_url, api_key="bench", max_retries=0, timeout=600)
-    extra = {"response_format": response_format} if response_format else {}
+    extra: dict[str, Any] = {"response_format": response_format} if response_format else {}
+    extra["extra_body"] = {"repeat_penalty": 1.0}  # that server's default is 1.1: the same request on both
     started = time.perf_counter()
     answer = client.chat.completions.create(model=model, messages=messages, max_tokens=max_tokens,
                                             temperature=0, **extra)

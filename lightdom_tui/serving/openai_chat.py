@@ -44,6 +44,7 @@ class ChatRequest:
     response_format: dict[str, Any] | None = None
     tools: list[dict[str, Any]] = field(default_factory=list)
     tool_choice: Any = None
+    repeat_penalty: float = 1.0  # llama.cpp's extension (llama-cpp-python's server takes it too)
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -119,7 +120,8 @@ def parse_request(body: Any) -> ChatRequest:
         temperature=_number(body, "temperature", float, 0, 2), top_p=_number(body, "top_p", float, 0, 1),
         max_tokens=max_tokens, stop=stop, seed=_number(body, "seed", int, -(1 << 63), 1 << 63),
         user=user if isinstance(user, str) and user else None, response_format=fmt, tools=tools,
-        tool_choice=body.get("tool_choice"), raw=body,
+        tool_choice=body.get("tool_choice"), repeat_penalty=_number(body, "repeat_penalty", float, 0, 4) or 1.0,
+        raw=body,
     )
 
 

@@ -143,7 +143,8 @@ class Gateway:
 
         def call(cap: int) -> ChatReply:
             job = model.submit(messages, max_tokens=cap, temperature=temperature, top_p=request.top_p or 0.95,
-                               seed=request.seed, stop=request.stop, grammar=grammar, on_text=stream_to)
+                               seed=request.seed, stop=request.stop, grammar=grammar, on_text=stream_to,
+                               repeat_penalty=request.repeat_penalty)
             try:
                 generation = job.future.result(timeout=settings.local_timeout_s)
             except FutureTimeout:
@@ -176,7 +177,8 @@ class Gateway:
 
         settings = self.ws.settings.serving
         key = get_api_key(settings.remote_provider, settings)  # a route may do without; the fallback may not
-        payload = {k: v for k, v in request.raw.items() if k not in ("stream", "stream_options", "user")}
+        payload = {k: v for k, v in request.raw.items()
+                   if k not in ("stream", "stream_options", "user", "repeat_penalty")}
         payload["model"] = model
         data = RemoteEngine(settings, api_key=key).forward(payload, base_url=url, require_key=require_key)
         choice = data["choices"][0]
