@@ -254,3 +254,11 @@ class DatasetChecked(Message):
         super().__init__()
         self.count = count
         self.description = description
+
+
+class TrainingChoicesLoaded(Message):
+    """The dataset versions and presets the training form offers (``usecases.training.TrainingChoices``)."""
+
+    def __init__(self, choices: Any) -> None:
+        super().__init__()
+        self.choices = choices

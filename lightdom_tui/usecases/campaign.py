@@ -29,6 +29,21 @@ FIELDS: dict[str, tuple[str, ...]] = {
 WORKFLOW_DEFAULT_STATUS = "draft"
 
 
+def field_choices() -> dict[tuple[str, str], tuple[str, ...]]:
+    """(node kind, field) → the values the services accept, for fields that are closed lists (forms offer them)."""
+    from lightdom_tui.db.models import ATTRIBUTE_TYPE_VALUES, CAMPAIGN_STATUS_VALUES, SERVICE_TYPE_VALUES
+    from lightdom_tui.orchestration.tree import WORKFLOW_STATUS_VALUES
+    from lightdom_tui.orchestration.triggers import TRIGGER_VALUES
+
+    return {
+        ("campaign", "status"): CAMPAIGN_STATUS_VALUES,
+        ("workflow", "trigger"): TRIGGER_VALUES,
+        ("workflow", "status"): WORKFLOW_STATUS_VALUES,
+        ("service", "type"): SERVICE_TYPE_VALUES,
+        ("attribute", "type"): ATTRIBUTE_TYPE_VALUES,
+    }
+
+
 @dataclass(frozen=True)
 class WorkflowSpec:
     """A new workflow as a user describes it (``trigger_config`` may be JSON text)."""

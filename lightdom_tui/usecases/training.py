@@ -157,3 +157,19 @@ def resume_run(ws: Workspace, run_id: int, *, callbacks: list[Any] | None = None
     from lightdom_tui.training.runs import resume_run as resume
 
     return _done(resume(ws, run_id, callbacks=callbacks), home)
+
+
+@dataclass(frozen=True)
+class TrainingChoices:
+    """What the training form offers: dataset versions (newest first) and preset names."""
+
+    datasets: tuple[str, ...]
+    presets: tuple[str, ...]
+
+
+def training_choices(ws: Workspace) -> TrainingChoices:
+    """The dataset refs (NAME@VERSION) and presets a run can start from, as `dataset list` and `train --preset` know them."""
+    from lightdom_tui.training.presets import list_presets
+    from lightdom_tui.usecases.curation import list_datasets
+
+    return TrainingChoices(tuple(d["ref"] for d in list_datasets(ws)), tuple(p.name for p in list_presets()))

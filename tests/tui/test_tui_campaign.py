@@ -46,9 +46,14 @@ async def test_create_campaign_through_form_and_lazy_tree(workspace) -> None:  #
         assert [str(n.label) for n in tree.root.children[0].children] == ["loading…"]  # not loaded yet
         await pilot.press("c")
         await pilot.pause()
-        await pilot.press(*"launch", "tab", *"spring launch", "tab", *"active", "enter")
+        # status is a closed list: enter opens it, typing finds "active", enter picks it, ctrl+s submits
+        await pilot.press(*"launch", "tab", *"spring launch", "tab", "enter", "a", "enter", "ctrl+s")
         await settle(pilot)
         assert sorted(str(n.label) for n in tree.root.children) == ["◆ launch", "◆ shop"]
+        await pilot.pause(0.1)
+        assert str(tree.cursor_node.label) == "◆ launch"  # the cursor goes to the new node
+        tree.move_cursor(next(n for n in tree.root.children if str(n.label) == "◆ shop"))
+        await settle(pilot)
         await expand_to_stream(pilot)
         assert app.query_one("#campaign-tree").cursor_node.data.kind == "datastream"
     with workspace.session() as session:

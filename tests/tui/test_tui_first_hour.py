@@ -228,3 +228,50 @@ async def test_footer_fits_and_help_speaks_human_at_80x24(tui_workspace) -> None
         names = [hit.text async for hit in provider.discover()]
         for wanted in ("Edit example", "Search examples", "Status filter: next", "Filters"):
             assert wanted in names, wanted
+
+
+async def test_form_keys_after_tab_and_enter_land_in_the_next_field(workspace) -> None:  # noqa: ANN001
+    """Trap 6: a fast typist's keys after tab / enter reach the next field (posted in one burst, as a terminal
+    delivers them); enter on the first field moves on instead of submitting; closed lists are Selects.
+    Trap 4: after the create the cursor is on the new node, and the expanded branch stays open."""
+    from textual import events
+    from textual.widgets import Select
+
+    from lightdom_tui.db.models import Campaign
+    from lightdom_tui.tui.screens.form import FormScreen
+
+    with workspace.session() as session:
+        session.add(Campaign(name="shop"))
+    app = create_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        tree = app.query_one("#campaign-tree")
+        await pilot.press("n")  # a workflow under "shop"
+        await pilot.pause()
+        assert isinstance(app.screen.query_one("#form-trigger"), Select)
+        assert isinstance(app.screen.query_one("#form-status"), Select)
+        await pilot.press(*"nightly", "ctrl+s")
+        await settle(pilot)
+        await pilot.pause(0.2)
+        assert str(tree.cursor_node.label) == "⚙ nightly"  # on the new node, its parent open
+        await pilot.press("c")
+        await pilot.pause()
+        assert isinstance(app.screen, FormScreen)
+        for key, character in [*((c, c) for c in "Spring shop"), ("tab", None), *((c, c) for c in "Product pages")]:
+            app.post_message(events.Key(key, character))  # one burst: no pause between the keys
+        await pilot.pause()
+        assert app.screen.values()["name"] == "Spring shop"
+        assert app.screen.values()["description"] == "Product pages"
+        await pilot.press("shift+tab", "enter")  # enter on the first field: the next field, not submit
+        assert isinstance(app.screen, FormScreen)
+        assert app.screen.focused.id == "form-description"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.pause(0.2)
+        assert str(tree.cursor_node.label) == "◆ Spring shop"
+        shop = next(n for n in tree.root.children if str(n.label) == "◆ shop")
+        assert shop.is_expanded and [str(n.label) for n in shop.children] == ["⚙ nightly"]  # still open
+    with workspace.session() as session:
+        assert session.exec(select(Campaign).where(Campaign.name == "Spring shop")).one().description == \
+            "Product pages"

@@ -43,9 +43,10 @@ async def test_train_and_watch_the_plot(workspace, tiny_model_dir) -> None:  # n
         await pilot.press("2")
         await settle(pilot)
         await pilot.press("n")
-        await pilot.pause()
-        await pilot.press("d", "tab", "home", "ctrl+k", *"tiny", "tab", "home", "ctrl+k", *"tiny-cpu", "tab",
-                          "4", "tab", "2", "tab", "2", "enter")
+        await settle(pilot)  # the form opens once the datasets and presets are listed
+        assert app.screen.query_one("#form-dataset").value == "d@1"  # closed lists: what exists
+        app.screen.query_one("#form-preset").value = "tiny-cpu"
+        await pilot.press("tab", "home", "ctrl+k", *"tiny", "tab", "tab", "4", "tab", "2", "tab", "2", "enter")
         await wait_until(pilot, lambda: "memory estimate" in str(app.screen.query(".dialog-text").first().render())
                          if app.screen.query(".dialog-text") else False)
         await pilot.press("y")

@@ -22,13 +22,16 @@ from tests.usecases.test_usecases_defects import register
 async def fill_form(pilot, **values: str) -> None:  # noqa: ANN001
     """Type into the open form's fields by key, then submit it."""
     for key, value in values.items():
-        pilot.app.screen.query_one(f"#form-{key}", Input).value = value
+        pilot.app.screen.query_one(f"#form-{key}").value = value  # an Input, or a Select for closed lists
     await pilot.press("ctrl+s")
     await settle(pilot)
 
 
 async def new_workflow(pilot, **values: str) -> None:  # noqa: ANN001
-    """On the selected campaign: n opens the workflow form (with its defaults), then fill and submit it."""
+    """On the campaign: n opens the workflow form (with its defaults), then fill and submit it."""
+    tree = pilot.app.query_one("#campaign-tree")
+    tree.move_cursor(tree.root.children[0])  # back on the campaign (a create leaves the cursor on the new node)
+    await settle(pilot)
     await pilot.press("n")
     await pilot.pause()
     await fill_form(pilot, **values)
@@ -45,8 +48,8 @@ async def test_workflows_made_in_the_tui_get_a_token_a_status_and_parsed_json(wo
         await settle(pilot)
         await pilot.press("n")
         await pilot.pause()
-        form = {f.id: f.value for f in app.screen.query(Input)}
-        assert form["form-status"] == "draft" and form["form-trigger"] == "manual"  # the use case's defaults
+        form = app.screen.values()
+        assert form["status"] == "draft" and form["trigger"] == "manual"  # the use case's defaults
         await fill_form(pilot, name="hook", trigger="webhook")
         token = app.screen.query_one(Input).value  # the token dialog, shown once
         assert "Webhook token" in str(app.screen.query_one(".dialog").border_title) and len(token) > 20

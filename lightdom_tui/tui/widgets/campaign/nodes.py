@@ -13,6 +13,7 @@ from lightdom_tui.usecases.campaign import (
     NodeCreated,
     NodeSpec,
     delete_node,
+    field_choices,
     get_node,
     list_nodes,
 )
@@ -42,6 +43,8 @@ FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
                   ("description", "description", ""), ("selector", "selector", "CSS selector or JSON path"),
                   ("validation", "validation (JSON)", "{}")),
 }
+# Closed lists: fields whose values the services accept from a fixed set (a Select in the form).
+CHOICES = field_choices()
 # What a new node's form starts with (the use case's own defaults, shown so they can be changed).
 DEFAULTS = {"workflow": {"trigger": "manual", "status": WORKFLOW_DEFAULT_STATUS, "concurrency": "4"}}
 
@@ -79,7 +82,8 @@ def _text(value: Any) -> str:
 def form_fields(kind: str, row: dict[str, Any] | None = None) -> list[FormField]:
     """The form for creating (``row`` None) or editing a node."""
     start = row if row is not None else DEFAULTS.get(kind, {})
-    return [FormField(key, label, _text(start.get(key)), placeholder) for key, label, placeholder in FIELDS[kind]]
+    return [FormField(key, label, _text(start.get(key)), placeholder, CHOICES.get((kind, key)))
+            for key, label, placeholder in FIELDS[kind]]
 
 
 def create_node(workspace: Workspace, kind: str, parent: NodeRef, values: dict[str, str]) -> NodeCreated:

@@ -69,6 +69,7 @@ class CampaignPane(Pane):
         self.selected: NodeRef | None = None
         self.selected_row: Any = None
         self._watch_run: int | None = None
+        self._want: NodeRef | None = None  # the node the cursor goes back to once the tree is renumbered
 
     def compose_pane(self) -> ComposeResult:
         with Horizontal():
@@ -130,20 +131,47 @@ class CampaignPane(Pane):
                         exclusive=True, exit_on_error=False)
 
     def _fill(self, node: TreeNode[NodeRef], children: list[NodeRef], select: NodeRef | None = None) -> None:
+        # A reload keeps what was open: the expanded children are expanded again (their own children
+        # load lazily as on a first expand), so a create does not fold the rest of the tree.
+        expanded = {child.data for child in node.children if child.data is not None and child.is_expanded}
+        tree = self.query_one(Tree)
+        # The tree's cursor is a line number: rows added above it would move it to another node,
+        # so the node it is on (or the one just created) is looked up again once the lines are renumbered.
+        if select is not None:
+            self._want = select
+        elif self._want is None and tree.cursor_node is not None and not _inside(tree.cursor_node, node):
+            self._want = tree.cursor_node.data
         node.remove_children()
         added = [self._add(node, child) for child in children]
         if node.is_root and not children:
             node.add_leaf(Text("no campaigns yet: c creates one, B runs the bundle wizard", style="dim"))
-        tree = self.query_one(Tree)
         for child_node, ref in zip(added, children, strict=True):
-            if select is not None and ref == select:
-                tree.move_cursor(child_node)
-        if tree.cursor_node is None and added:
+            if ref in expanded:
+                child_node.expand()
+        if self._want is not None:
+            self.call_after_refresh(self._restore_cursor)
+        elif tree.cursor_node is None and added:
             tree.move_cursor(added[0])
 
+    def _restore_cursor(self) -> None:
+        """Put the cursor on the wanted node (parents expanded, scrolled into view) once it exists."""
+        node = self._node_of(self._want) if self._want is not None else None
+        if node is None:
+            return  # not loaded yet: a later fill tries again
+        self._want = None
+        tree = self.query_one(Tree)
+        parent = node.parent
+        while parent is not None:
+            parent.expand()
+            parent = parent.parent
+        _ = tree.last_line  # renumbers the lines now (move_cursor uses the node's line number)
+        tree.move_cursor(node)
+        tree.scroll_to_node(node, animate=False)
+
     def reload_node(self, node: TreeNode[NodeRef], select: NodeRef | None = None) -> None:
-        """Re-read one node's children (after a create/edit/delete under it)."""
-        self._pending_select = select
+        """Re-read one node's children (after a create/edit/delete under it); ``select`` gets the cursor."""
+        if select is not None:
+            self._want = select
         self._load_children(node)
         node.expand()
 
@@ -284,7 +312,7 @@ class CampaignPane(Pane):
 
     def on_children_loaded(self, message: ChildrenLoaded) -> None:
         message.stop()
-        self._fill(message.node, message.children, getattr(self, "_pending_select", None))
+        self._fill(message.node, message.children)
 
     def on_node_loaded(self, message: NodeLoaded) -> None:
         message.stop()
@@ -446,6 +474,16 @@ class CampaignPane(Pane):
         """Writes elsewhere re-read the selected node's detail, suggestions and log (the tree keeps its shape)."""
         if self.built and self.selected is not None and self.selected.kind != "root":
             self._load_detail(self.selected)
+
+
+def _inside(node: TreeNode[NodeRef], ancestor: TreeNode[NodeRef]) -> bool:
+    """True when ``node`` is a descendant of ``ancestor`` (it goes when the ancestor's children are replaced)."""
+    parent = node.parent
+    while parent is not None:
+        if parent is ancestor:
+            return True
+        parent = parent.parent
+    return False
 
 
 def _walk(node: TreeNode[NodeRef]):  # noqa: ANN202 - generator of nodes

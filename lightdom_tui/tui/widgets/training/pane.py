@@ -13,7 +13,14 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Log, ProgressBar, Static
 
-from lightdom_tui.tui.messages import DataChanged, Notice, RunsLoaded, TrainingFinished, TrainingPlanned
+from lightdom_tui.tui.messages import (
+    DataChanged,
+    Notice,
+    RunsLoaded,
+    TrainingChoicesLoaded,
+    TrainingFinished,
+    TrainingPlanned,
+)
 from lightdom_tui.tui.screens.form import FormField, FormScreen
 from lightdom_tui.tui.widgets.pane import Pane
 from lightdom_tui.tui.widgets.training.plot import LossPlot
@@ -200,12 +207,26 @@ class TrainingPane(Pane):
     # ------------------------------------------------------------------ start / cancel / resume
 
     def action_start(self) -> None:
-        """Ask for dataset, base and preset; show the memory estimate; then train in a worker."""
+        """Ask for dataset, base and preset (lists of what exists); show the memory estimate; then train in a worker."""
+        self._load_choices()
+
+    @work(thread=True, exclusive=True, group="train-estimate", name="training choices", exit_on_error=False)
+    def _load_choices(self) -> None:
+        from lightdom_tui.usecases.training import training_choices
+
+        self.post_message(TrainingChoicesLoaded(training_choices(self.workspace)))
+
+    def on_training_choices_loaded(self, message: TrainingChoicesLoaded) -> None:
+        message.stop()
+        choices = message.choices
+        if not choices.datasets:
+            self.notify("no dataset yet: build one in Curation (b) from approved examples", severity="warning")
+            return
         settings = self.workspace.settings.training
         fields = [
-            FormField("dataset", "dataset", placeholder="NAME or NAME@VERSION"),
+            FormField("dataset", "dataset", choices.datasets[0], choices=choices.datasets),
             FormField("base", "base model", settings.base),
-            FormField("preset", "preset", settings.preset),
+            FormField("preset", "preset", settings.preset, choices=choices.presets),
             FormField("max_steps", "max steps", placeholder="empty = the preset's"),
             FormField("eval_steps", "eval every (steps)", placeholder="empty = the preset's"),
             FormField("save_steps", "save every (steps)", placeholder="empty = the preset's"),
@@ -216,6 +237,9 @@ class TrainingPane(Pane):
     @work(thread=True, exclusive=True, group="train-estimate", name="memory estimate", exit_on_error=False)
     def _estimate(self, values: dict[str, str]) -> None:
         from lightdom_tui.usecases.training import plan_training, spec_from_form
+
+        # the plan reads the dataset and the base's config (seconds on a cold start): say so at once
+        self.post_message(Notice(f"checking {values.get('dataset') or 'the dataset'} and estimating memory…"))
 
         self.post_message(TrainingPlanned(plan_training(self.workspace, spec_from_form(values))))
 
