@@ -275,3 +275,52 @@ async def test_form_keys_after_tab_and_enter_land_in_the_next_field(workspace) -
     with workspace.session() as session:
         assert session.exec(select(Campaign).where(Campaign.name == "Spring shop")).one().description == \
             "Product pages"
+
+
+async def test_ab_test_against_itself_refused_and_deploy_says_it_started(workspace) -> None:  # noqa: ANN001
+    """Trap 9: m then t on the same version is refused before the form; deploy says at once that it runs,
+    then leaves the deployment the CLI's `deploy` leaves."""
+    from lightdom_tui.db.models import ABTest, Deployment
+    from lightdom_tui.modelio.embedded import EMBEDDED_VERSION
+    from lightdom_tui.tui.screens.form import FormScreen
+
+    app = create_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("3")
+        await settle(pilot)
+        await pilot.press("m", "t")
+        await settle(pilot)
+        assert not isinstance(app.screen, FormScreen)
+        assert any(f"{EMBEDDED_VERSION} is both a and b" in t for t in _messages(app))
+        await pilot.press("D")
+        await pilot.pause()
+        await pilot.press("enter")  # every task type
+        await pilot.pause(0.05)
+        assert any(t.startswith(f"deploying {EMBEDDED_VERSION}") for t in _messages(app))  # before it finishes
+        await settle(pilot)
+    with workspace.session() as session:
+        assert session.exec(select(ABTest)).all() == []
+        deployment = session.exec(select(Deployment)).one()
+        assert deployment.status == "active" and deployment.task_type == "*"
+
+
+async def test_campaign_detail_follows_an_edit(workspace) -> None:  # noqa: ANN001
+    """Trap 3: after E (edit node) the detail panel shows the new values, not the old ones."""
+    from lightdom_tui.db.models import Campaign
+
+    with workspace.session() as session:
+        session.add(Campaign(name="shop", description="old words"))
+    app = create_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        assert "old words" in str(app.query_one("#node-detail").render())
+        await pilot.press("E")
+        await pilot.pause()
+        app.screen.query_one("#form-description").value = "new words"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.pause(0.1)
+        await settle(pilot)
+        detail = str(app.query_one("#node-detail").render())
+        assert "new words" in detail and "old words" not in detail

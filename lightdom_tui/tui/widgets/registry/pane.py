@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Label, ProgressBar, Static
 from lightdom_tui.tui.messages import (
     DataChanged,
     ExportProgress,
+    Notice,
     RegistryActionDone,
     RegistryOpsLoaded,
     VersionDetailLoaded,
@@ -250,6 +251,8 @@ class RegistryPane(Pane):
     def _deploy(self, version: str, task_types: str) -> None:
         from lightdom_tui.usecases.registry import DeployRequest, deploy
 
+        # the health check loads and asks the model (seconds): say at once that it is under way
+        self.post_message(Notice(f"deploying {version}: health check running…"))
         result = deploy(self.workspace, DeployRequest(version, task_types))
         self.post_message(RegistryActionDone(result.message, "deploy"))
 
@@ -310,6 +313,10 @@ class RegistryPane(Pane):
             self.notify("mark version a with m, select version b, then press t", severity="warning")
             return
         a, b = self.marked, self.selected
+        if a == b:  # the service refuses it too; saying so here spares filling in the form
+            self.notify(f"{a} is both a and b: select another version for b (an A/B test needs two)",
+                        severity="warning")
+            return
         fields = [FormField("name", "name", f"{a}-vs-{b}"), FormField("split", "share of traffic for b", "0.5"),
                   FormField("task_types", "task types", "attribute_generation")]
         self.app.push_screen(FormScreen(f"A/B test {a} vs {b}", fields),
