@@ -67,6 +67,7 @@ def test_foreign_wording_is_trained_served_and_valid(workspace, tiny_base) -> No
     from lightdom_tui.curation.datasets import build_dataset
     from lightdom_tui.curation.examples import add_example
     from lightdom_tui.db.models import ResponseCache, TrainingRun
+    from lightdom_tui.fewshot import Shot, ShotIndex
     from lightdom_tui.modelio.pipeline import export_model
     from lightdom_tui.registry.versions import find_version
     from lightdom_tui.serving import cache
@@ -86,7 +87,7 @@ def test_foreign_wording_is_trained_served_and_valid(workspace, tiny_base) -> No
 
     result = train(workspace, TrainRequest(dataset="user", base=tiny_base, preset="tiny-cpu", method="lora",
                                            overrides={"max_steps": 4, "eval_steps": 2, "task_metric": "name_f1",
-                                                      "task_eval_items": 3}))
+                                                      "task_eval_items": 3, "fewshot_k": 2}))
     assert result.status == "completed" and result.metrics["best_task_score"] is not None
     with workspace.session() as session:
         meta = run_meta(session.get(TrainingRun, result.run_id))
@@ -96,13 +97,18 @@ def test_foreign_wording_is_trained_served_and_valid(workspace, tiny_base) -> No
     exported = export_model(workspace, result.adapter_version, quant="f16")
     with workspace.session() as session:
         gguf = find_version(session, exported.version)
-        assert version_prompts(gguf) == PromptConfig(SYSTEM, TEMPLATE + "{context_block}")
+        assert version_prompts(gguf) == PromptConfig(SYSTEM, TEMPLATE + "{context_block}", 2, dataset.id)
         sha = gguf.sha256
-    # The served request is the trained one, byte for byte: serving's cache key covers its messages.
+    # The served request is the trained one, byte for byte: serving's cache key covers its messages
+    # (the version's wording, after its two most similar remembered calls).
     topic, count = "Dental clinic", 3
     answer = generate_attributes(workspace, topic, count=count, model=exported.version)
     assert answer.attributes and len(answer.attributes) <= count  # the grammar keeps it valid and capped
-    trained = user_chat(topic, count)[:2]
+    shots = ShotIndex([Shot(t, 3 + i % 4, "") for i, t in enumerate(TOPICS)]).nearest(topic, 2)
+    trained = user_chat(topic, count)[:1]
+    for shot in shots:
+        trained += user_chat(shot.topic, shot.count)[1:]
+    trained += user_chat(topic, count)[1:2]
     settings = workspace.settings.serving
     params = {"count": count, "max_tokens": settings.max_tokens, "temperature": settings.temperature}
     with workspace.session() as session:
