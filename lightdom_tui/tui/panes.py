@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from textual.widget import Widget
 
 from lightdom_tui.tui.screens.api_key import ApiKeyScreen
+from lightdom_tui.tui.screens.datasets import DatasetsScreen
 from lightdom_tui.tui.screens.dialogs import ConfirmScreen, ErrorScreen, PromptScreen
 from lightdom_tui.tui.screens.editor import EditorScreen
 from lightdom_tui.tui.screens.form import FormScreen
@@ -38,7 +39,7 @@ PANES: tuple[PaneSpec, ...] = (
 )
 
 MODAL_SCREENS: tuple[type, ...] = (
-    SettingsScreen, ApiKeyScreen, EditorScreen, FormScreen, ConfirmScreen, PromptScreen, ErrorScreen,
+    SettingsScreen, ApiKeyScreen, EditorScreen, FormScreen, ConfirmScreen, PromptScreen, ErrorScreen, DatasetsScreen,
 )
 
 #: every class that declares bindings, in the order the help screen lists them
@@ -60,7 +61,7 @@ DIALOG_HELP: tuple[HelpSection, ...] = (
     HelpSection("Example editor", EditorScreen), HelpSection("Forms", FormScreen),
     HelpSection("Settings", SettingsScreen), HelpSection("API key", ApiKeyScreen),
     HelpSection("Yes / no questions", ConfirmScreen), HelpSection("Text prompts", PromptScreen),
-    HelpSection("Error messages", ErrorScreen),
+    HelpSection("Error messages", ErrorScreen), HelpSection("Datasets", DatasetsScreen),
 )
 
 

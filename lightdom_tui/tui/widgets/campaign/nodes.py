@@ -45,6 +45,8 @@ FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
 }
 # Closed lists: fields whose values the services accept from a fixed set (a Select in the form).
 CHOICES = field_choices()
+# Triggers that need the scheduler process (manual runs need nothing)
+SCHEDULER_TRIGGERS = ("schedule", "webhook", "file")
 # What a new node's form starts with (the use case's own defaults, shown so they can be changed).
 DEFAULTS = {"workflow": {"trigger": "manual", "status": WORKFLOW_DEFAULT_STATUS, "concurrency": "4"}}
 
@@ -116,6 +118,10 @@ def describe(node: NodeRef, row: dict[str, Any]) -> str:
             continue
         value = _text(row.get(key))
         lines.append(f"{label}: {value if value else '–'}")
+    if node.kind == "workflow" and row.get("trigger") in SCHEDULER_TRIGGERS:
+        # The TUI does not run the scheduler (one process owns it, so a trigger never fires twice).
+        lines.append(f"[yellow]a {row.get('trigger')} trigger fires only while `lightdom scheduler run` runs "
+                     "(not from this window); x runs it now[/yellow]")
     if node.kind == "workflow" and row.get("trigger") == "webhook":
         lines.append(f"webhook token: {'set' if row.get('webhook_token_set') else 'none (CLI: workflow token)'}")
     if node.kind == "attribute":

@@ -24,6 +24,7 @@ from lightdom_tui.tui.messages import (
 from lightdom_tui.tui.widgets.curation import source as curation
 from lightdom_tui.tui.widgets.curation.conversation import ConversationView
 from lightdom_tui.tui.widgets.curation.filters import FilterBar, FilterState
+from lightdom_tui.tui.widgets.curation.loop_actions import CurationLoopActions
 from lightdom_tui.tui.widgets.curation.rows import header_text
 from lightdom_tui.tui.widgets.curation.table import ExampleTable
 from lightdom_tui.tui.widgets.pane import Pane
@@ -33,7 +34,7 @@ DETAIL_DELAY_S = 0.12
 NARROW_WIDTH = 100  # below this the conversation view gets a third of the width, not two fifths
 
 
-class CurationPane(Pane):
+class CurationPane(CurationLoopActions, Pane):
     """Review examples one key at a time; bulk actions apply to the whole filtered set."""
 
     LAZY = False  # the first pane: built at startup
@@ -51,6 +52,10 @@ class CurationPane(Pane):
         Binding("R", "bulk('reject')", "Reject all…", id="curation.bulk_reject", show=False),
         Binding("b", "build_dataset", "Build dataset…", id="curation.build_dataset"),
         Binding("Q", "toggle_quarantine", "Quarantine", id="curation.quarantine"),
+        Binding("i", "ingest", "Ingest…", id="curation.ingest"),
+        Binding("D", "datasets", "Datasets", id="curation.datasets"),
+        Binding("o", "rules", "Auto-rules…", id="curation.rules", show=False),
+        Binding("d", "dedup", "Find paraphrases", id="curation.dedup", show=False),
         Binding("escape", "focus_table", "Back to the table", id="curation.focus_table", show=False),
     ]
 
@@ -108,6 +113,10 @@ class CurationPane(Pane):
             ("Reject all filtered examples…", "R: bulk, with confirmation", "bulk('reject')"),
             ("Build dataset from the current filter…", "b", "build_dataset"),
             ("Show quarantine", "Q", "toggle_quarantine"),
+            ("Ingest files or the inbox…", "i: count report, bad lines to the quarantine", "ingest"),
+            ("Apply auto-rules…", "o: approve/reject pending by thresholds (undoable)", "rules"),
+            ("Find paraphrases (dedup)", "d: flag close paraphrases across all examples", "dedup"),
+            ("Datasets: list, show, export", "D", "datasets"),
         ]
 
     def refresh_data(self) -> None:

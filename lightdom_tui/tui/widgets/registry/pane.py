@@ -23,11 +23,12 @@ from lightdom_tui.tui.messages import (
 from lightdom_tui.tui.screens.form import FormField, FormScreen
 from lightdom_tui.tui.widgets.pane import Pane
 from lightdom_tui.tui.widgets.registry import views
+from lightdom_tui.tui.widgets.registry.ops_actions import RegistryOpsActions
 
 PROGRESS_EVERY_S = 0.25  # Toolong-style batching of progress messages
 
 
-class RegistryPane(Pane):
+class RegistryPane(RegistryOpsActions, Pane):
     """Every model version; actions apply to the selected one."""
 
     BINDINGS = [
@@ -43,6 +44,13 @@ class RegistryPane(Pane):
         Binding("k", "ack_alerts", "Ack alerts", id="registry.ack_alerts", show=False),
         Binding("L", "loop_round", "Loop round…", id="registry.loop_round", show=False),
         Binding("ctrl+r", "reload", "Reload", id="registry.reload", show=False),
+        Binding("W", "widen", "Widen rollout…", id="registry.widen", show=False),
+        Binding("s", "simulate", "Simulate…", id="registry.simulate", show=False),
+        Binding("o", "ab('record')", "A/B: record outcome…", id="registry.ab_record", show=False),
+        Binding("P", "ab('promote')", "A/B: promote winner…", id="registry.ab_promote", show=False),
+        Binding("E", "ab('end')", "A/B: end test…", id="registry.ab_end", show=False),
+        Binding("a", "alerts_check", "Check alerts", id="registry.alerts_check", show=False),
+        Binding("C", "continuous_status", "Continuous status", id="registry.continuous_status", show=False),
     ]
 
     def __init__(self, workspace, **kwargs) -> None:  # noqa: ANN001, ANN003
@@ -90,6 +98,13 @@ class RegistryPane(Pane):
             ("Start an A/B test (marked = a, selected = b)…", "t", "ab_test"),
             ("Acknowledge alerts", "k", "ack_alerts"),
             ("Run a continuous-training round…", "L: dataset → train → export → evaluate → staging", "loop_round"),
+            ("Continuous training: status", "C: where the loop stands against its policy", "continuous_status"),
+            ("Widen the selected version's rollout…", "W: deploy widen, health-checked", "widen"),
+            ("Simulate the selected version…", "s: replay logged prompts, nothing live changes", "simulate"),
+            ("A/B: record an outcome…", "o", "ab('record')"),
+            ("A/B: promote the winner…", "P", "ab('promote')"),
+            ("A/B: end a test…", "E: without promoting", "ab('end')"),
+            ("Check alerts now", "a: deployment metrics, alerts, auto-rollback", "alerts_check"),
         ]
 
     def refresh_data(self) -> None:
