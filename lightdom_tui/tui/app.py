@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.widgets import Header, TabbedContent, TabPane
 
 from lightdom_tui.tui.commands import LightdomCommands
+from lightdom_tui.tui.gateway_actions import GatewayActions
 from lightdom_tui.tui.messages import DataChanged
 from lightdom_tui.tui.panes import PANES
 from lightdom_tui.tui.screens.api_key import ApiKeyScreen
@@ -45,7 +46,7 @@ def calm_garbage_collector() -> None:
     gc.set_threshold(GC_THRESHOLD_YOUNG, 50, 100)
 
 
-class LightdomApp(App[None]):
+class LightdomApp(GatewayActions, App[None]):
     """The whole loop in one keyboard-driven window."""
 
     CSS_PATH = "app.tcss"
@@ -62,6 +63,7 @@ class LightdomApp(App[None]):
         Binding("f2", "settings", "Settings", id="app.settings"),
         Binding("f3", "api_key", "API key", id="app.api_key"),
         Binding("ctrl+t", "toggle_dark_theme", "Theme", id="app.theme", show=False),
+        Binding("ctrl+g", "serve", "Start / stop the gateway", id="app.serve", show=False),
         Binding("ctrl+p", "command_palette", "Commands", id="app.palette", show=False),
     ]
 
@@ -198,7 +200,9 @@ def create_app(workspace: Workspace) -> LightdomApp:
 
 def run_app(workspace: Workspace) -> None:
     """Run the app until the user quits."""
+    app = create_app(workspace)
     try:
-        create_app(workspace).run()
+        app.run()
     finally:
+        app.stop_gateway_now()  # a gateway started here stops with the window
         workspace.close()

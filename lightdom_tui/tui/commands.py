@@ -21,6 +21,8 @@ class LightdomCommands(Provider):
             ("Set API key", "store the remote API key in the keyring", "api_key", app),
             ("Toggle light/dark theme", "switch and save settings.tui.theme", "toggle_dark_theme", app),
             ("Help: keys", "every binding", "help", app),
+            ("Serve: start / stop the gateway", "ctrl+g: lightdom serve on serving.port, URL on the status bar",
+             "serve", app),
         ]
         pane = app.active_pane()  # type: ignore[attr-defined]
         if pane is not None:

@@ -162,3 +162,35 @@ async def test_workflow_detail_says_triggers_need_the_scheduler(workspace) -> No
         await settle(pilot)
         detail = str(app.query_one("#node-detail").render())
         assert "fires only while `lightdom scheduler run` runs" in detail
+
+
+async def test_serve_from_the_tui_answers_on_its_url_then_stops(workspace) -> None:  # noqa: ANN001
+    """ctrl+g starts the gateway `lightdom serve` runs (real HTTP on 127.0.0.1), its URL on the status bar;
+    ctrl+g again stops it."""
+    import socket
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as probe:  # a free port for this test
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    workspace.settings.serving.port = port
+    app = create_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        url = f"http://127.0.0.1:{port}/v1"
+        assert f"gateway at {url}: ctrl+g stops it" in _messages(app)
+        assert f"gateway {url}" in str(app.query_one("#status-bar").render())
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as response:
+            assert json.loads(response.read())["status"] == "ok"
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        assert "gateway stopped" in _messages(app)
+        assert "gateway" not in str(app.query_one("#status-bar").render())
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+        raise AssertionError("the gateway still answers")
+    except urllib.error.URLError:
+        pass

@@ -17,6 +17,8 @@ class StatusBar(WorkerErrors, Static):
     def __init__(self, workspace: Workspace) -> None:
         super().__init__("workspace … · model … · engine … · GPU …", id="status-bar")
         self.workspace = workspace
+        self.gateway_url: str | None = None
+        self._info: StatusInfo | None = None
 
     def on_mount(self) -> None:
         self.reload()
@@ -36,8 +38,16 @@ class StatusBar(WorkerErrors, Static):
 
     def show(self, info: StatusInfo) -> None:
         """Render the facts."""
+        self._info = info
         # What answers comes first: in a narrow window the path (also in the header) is what gets cut.
+        gateway = f"[b]gateway[/b] {self.gateway_url}  " if self.gateway_url else ""
         self.update(
-            f"[b]model[/b] {info.deployed}  [b]engine[/b] {info.engine}  [b]GPU[/b] {info.gpu}  "
+            f"[b]model[/b] {info.deployed}  [b]engine[/b] {info.engine}  {gateway}[b]GPU[/b] {info.gpu}  "
             f"[b]workspace[/b] {info.workspace}"
         )
+
+    def set_gateway(self, url: str | None) -> None:
+        """Show (or drop) the URL of the gateway this window runs."""
+        self.gateway_url = url
+        if self._info is not None:
+            self.show(self._info)
