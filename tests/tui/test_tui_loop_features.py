@@ -9,7 +9,7 @@ import time
 
 from sqlmodel import select
 
-from lightdom_tui.db.models import ABOutcome, ABTest, Example, Quarantine
+from lightdom_tui.db.models import ABOutcome, ABTest, Alias, Example, ModelVersion, Quarantine
 from lightdom_tui.tui.app import create_app
 from tests.tui.conftest import conversation, settle
 
@@ -108,8 +108,9 @@ async def test_datasets_screen_lists_shows_and_exports(tui_workspace) -> None:  
     assert all(str(tui_workspace.root) in path for path in written)
 
 
-async def test_ab_record_and_end_alerts_check_and_continuous_status(workspace) -> None:  # noqa: ANN001
-    """o records an outcome, E ends the test (the rows `ab record` / `ab end` leave); a checks alerts;
+async def test_ab_record_promote_end_alerts_check_and_continuous_status(workspace) -> None:  # noqa: ANN001
+    """o records an outcome, P promotes arm b, E ends the other test (the rows `ab record` / `ab promote` /
+    `ab end` leave); a checks alerts;
     C says where continuous training stands."""
     from lightdom_tui.modelio.embedded import EMBEDDED_VERSION, embedded_gguf_path
     from lightdom_tui.registry.versions import register_version
@@ -118,21 +119,31 @@ async def test_ab_record_and_end_alerts_check_and_continuous_status(workspace) -
     with workspace.session() as session:
         register_version(session, version="twin", kind="base", format="gguf", path=embedded_gguf_path())
     create_ab_test(workspace, ABTestRequest(EMBEDDED_VERSION, "twin", 0.5, "attribute_generation", "ab1"))
+    create_ab_test(workspace, ABTestRequest(EMBEDDED_VERSION, "twin", 0.5, "tool_use", "ab2"))
     app = create_app(workspace)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("3")
         await settle(pilot)
         await pilot.press("o")
         await settle(pilot)
+        app.screen.query_one("#form-test").value = "ab1"
         app.screen.query_one("#form-arm").value = "b"
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert "recorded a success for arm b of ab1" in _messages(app)
-        await pilot.press("E")
+        await pilot.press("P")
         await settle(pilot)
+        app.screen.query_one("#form-test").value = "ab1"
+        app.screen.query_one("#form-arm").value = "b"  # knowingly, over "keep collecting"
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert "A/B test ab1 ended (nothing promoted)" in _messages(app)
+        assert "A/B test ab1 ended: arm b promoted" in _messages(app)
+        await pilot.press("E")
+        await settle(pilot)
+        assert app.screen.query_one("#form-test").value == "ab2"  # only running tests are offered
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "A/B test ab2 ended (nothing promoted)" in _messages(app)
         await pilot.press("a")
         await settle(pilot)
         assert any(t.startswith("checked 0 deployment(s): 0 new alert(s)") for t in _messages(app))
@@ -142,7 +153,9 @@ async def test_ab_record_and_end_alerts_check_and_continuous_status(workspace) -
     with workspace.session() as session:
         outcome = session.exec(select(ABOutcome)).one()
         assert (outcome.arm, outcome.success) == ("b", True)
-        assert session.exec(select(ABTest)).one().status == "ended"
+        assert {t.name: t.status for t in session.exec(select(ABTest))} == {"ab1": "ended", "ab2": "ended"}
+        alias = session.exec(select(Alias).where(Alias.name == "production")).one()
+        assert session.get(ModelVersion, alias.version_id).version == "twin"  # the promoted arm
 
 
 async def test_workflow_detail_says_triggers_need_the_scheduler(workspace) -> None:  # noqa: ANN001
