@@ -297,9 +297,7 @@ class BatchDecoder:
             return
         slot.n_out += 1
         slot.last = token
-        buffer = ctypes.create_string_buffer(64)
-        size = lib.llama_token_to_piece(self.vocab, token, buffer, 64, 0, False)
-        slot.text += slot.decoder.decode(buffer.raw[: max(0, size)])
+        slot.text += slot.decoder.decode(self._piece(token))
         request = slot.job.request
         for stop in request.stop:
             at = slot.text.find(stop, max(0, len(slot.text) - len(stop) - 64))
@@ -311,10 +309,27 @@ class BatchDecoder:
             hold = max((len(s) for s in request.stop), default=1) - 1  # a stop string may be starting
             upto = len(slot.text) - hold
             if upto > slot.emitted:
-                request.on_text(slot.text[slot.emitted:upto])
+                self._emit(slot, slot.text[slot.emitted:upto])
                 slot.emitted = upto
         if slot.n_out >= slot.limit:
             self._finish(slot, reason="length")
+
+    def _piece(self, token: int) -> bytes:
+        """The bytes of one token (a long piece gets the buffer it asks for)."""
+        buffer = ctypes.create_string_buffer(64)
+        size = self._lib.llama_token_to_piece(self.vocab, token, buffer, 64, 0, False)
+        if size < 0:
+            buffer = ctypes.create_string_buffer(-size)
+            size = self._lib.llama_token_to_piece(self.vocab, token, buffer, -size, 0, False)
+        return buffer.raw[: max(0, size)]
+
+    @staticmethod
+    def _emit(slot: _Slot, text: str) -> None:
+        """Stream ``text`` to the request's listener; a failing listener stops streaming, not decoding."""
+        try:
+            slot.job.request.on_text(text)  # type: ignore[misc]
+        except Exception:  # the listener went away: the answer still completes (and is logged)
+            slot.job.request.on_text = None
 
     def _finish(self, slot: _Slot, *, reason: str = "stop", error: Exception | None = None) -> None:
         lib = self._lib
@@ -329,7 +344,7 @@ class BatchDecoder:
             return
         slot.text += slot.decoder.decode(b"", final=True)
         if request.on_text is not None and len(slot.text) > slot.emitted:
-            request.on_text(slot.text[slot.emitted:])
+            self._emit(slot, slot.text[slot.emitted:])
         steps = slot.n_out + (1 if reason == "stop" else 0)
         slot.job.future.set_result(Generation(
             text=slot.text, finish_reason=reason, prompt_tokens=len(request.prompt_tokens),

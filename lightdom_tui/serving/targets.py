@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlmodel import select
+
+from lightdom_tui.db.jsoncol import loads
+from lightdom_tui.db.models import ABTest, Alias, Deployment, ModelVersion
 from lightdom_tui.errors import LightdomError
 from lightdom_tui.modelio.embedded import EMBEDDED_VERSION
 from lightdom_tui.registry.routing import choose_route
@@ -104,11 +108,6 @@ def resolve(ws: Workspace, model: str, request_key: str | None) -> Target:
 
 def list_models(ws: Workspace) -> list[dict[str, Any]]:
     """``/v1/models`` entries: GGUF versions, aliases, task routes and remote routes."""
-    from sqlmodel import select
-
-    from lightdom_tui.db.models import Alias, Deployment, ModelVersion
-    from lightdom_tui.db.jsoncol import loads
-
     entries: list[dict[str, Any]] = []
     with ws.session() as session:
         versions = {v.id: v for v in session.exec(select(ModelVersion)).all()}
@@ -120,11 +119,9 @@ def list_models(ws: Workspace) -> list[dict[str, Any]]:
             entries.append({"id": alias.name, "object": "model", "owned_by": "lightdom", "kind": "alias",
                             "version": target.version if target else None})
         tasks = {d.task_type for d in session.exec(select(Deployment).where(Deployment.status == "active")).all()}
-        from lightdom_tui.db.models import ABTest
-
         for test in session.exec(select(ABTest).where(ABTest.status == "running")).all():
             tasks.update(loads(test.task_types_json, []) or [])
-    for task in sorted(tasks | {"attribute_generation"}):
+    for task in sorted((tasks | {"attribute_generation"}) - {"*"}):  # "*" is a deployment's scope, not a task
         entries.append({"id": f"{TASK_PREFIX}{task}", "object": "model", "owned_by": "lightdom", "kind": "task"})
     for route in remote_routes(ws.settings.serving.remote_routes).values():
         entries.append({"id": route.name, "object": "model", "owned_by": "remote", "kind": "remote", "url": route.url})

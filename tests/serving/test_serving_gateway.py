@@ -166,6 +166,8 @@ def test_remote_fallback_and_remote_route(gateway):
     routed = client.chat.completions.create(model="cluster", messages=[{"role": "user", "content": "Topic: kettle"}])
     assert "kettle_id" in routed.choices[0].message.content
     assert gateway.remote.requests[-1]["model"] == "big-model"
+    listed = {m.id: m for m in client.models.list().data}
+    assert {EMBEDDED, "v2", "task:attribute_generation", "cluster"} <= set(listed)
     metrics = httpx.get(gateway.base_url.removesuffix("/v1") + "/metrics").text
     assert 'lightdom_fallbacks_total{version="deepseek-chat",arm="",engine="remote"} 1' in metrics
     assert "lightdom_request_latency_seconds_bucket" in metrics
