@@ -37,3 +37,16 @@ async def test_keymap_from_lightdom_toml_rebinds_and_help_follows(tui_workspace)
     with tui_workspace.session() as session:
         approved = session.exec(select(Example.id).where(Example.status == "approved")).all()
     assert approved == [first]
+
+
+def test_a_bad_keymap_entry_is_one_line_naming_it(tmp_path) -> None:  # noqa: ANN001
+    import pytest
+
+    from lightdom_tui.errors import LightdomError
+    from lightdom_tui.settings import SETTINGS_FILE
+
+    (tmp_path / SETTINGS_FILE).write_text('[keymap]\n"curation.approve" = 3\n', encoding="utf-8")
+    with pytest.raises(LightdomError) as caught:
+        load_settings(tmp_path)
+    message = str(caught.value)
+    assert "[keymap]" in message and "'curation.approve'" in message and "\n" not in message
