@@ -46,6 +46,10 @@ async def test_train_and_watch_the_plot(workspace, tiny_model_dir) -> None:  # n
         await settle(pilot)  # the form opens once the datasets and presets are listed
         assert app.screen.query_one("#form-dataset").value == "d@1"  # closed lists: what exists
         app.screen.query_one("#form-preset").value = "tiny-cpu"
+        await pilot.pause(0.5)  # the estimate follows the values once typing pauses
+        await settle(pilot)
+        preview = str(app.screen.query_one("#form-preview").render())
+        assert "memory estimate" in preview and "tiny-cpu" in preview and "fit" in preview  # before submitting
         await pilot.press("tab", "home", "ctrl+k", *"tiny", "tab", "tab", "4", "tab", "2", "tab", "2", "enter")
         await wait_until(pilot, lambda: "memory estimate" in str(app.screen.query(".dialog-text").first().render())
                          if app.screen.query(".dialog-text") else False)

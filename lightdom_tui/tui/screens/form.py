@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from textual import on
@@ -9,7 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import Input, Label, Select, Static
+
+PREVIEW_DELAY_S = 0.4  # recompute the preview once typing pauses
 
 
 @dataclass(frozen=True)
@@ -39,11 +43,16 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
         Binding("enter", "enter", "Next field / submit", id="form.enter", priority=True, show=False),
     ]
 
-    def __init__(self, title: str, fields: list[FormField], *, note: str = "") -> None:
+    def __init__(self, title: str, fields: list[FormField], *, note: str = "",
+                 preview: Callable[[dict[str, str]], str] | None = None) -> None:
+        """``preview``: values → a line shown under the fields before submitting (run in a thread as
+        the values change, e.g. the training run's memory estimate)."""
         super().__init__(classes="dialog-screen")
         self._title = title
         self._fields = fields
         self._note = note
+        self._preview = preview
+        self._preview_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog form-dialog") as box:
@@ -63,9 +72,46 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
                     else:
                         yield Input(item.value, placeholder=item.placeholder, id=f"form-{item.key}",
                                     classes="form-input", select_on_focus=False)
+            if self._preview is not None:
+                yield Static("[dim]estimating…[/dim]", id="form-preview", classes="dialog-text")
 
     def on_mount(self) -> None:
         self.query_one(f"#form-{self._fields[0].key}").focus()
+        if self._preview is not None:
+            self._run_preview()
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _values_changed(self) -> None:
+        if self._preview is None or not self.is_mounted:
+            return
+        if self._preview_timer is not None:
+            self._preview_timer.stop()
+        self._preview_timer = self.set_timer(PREVIEW_DELAY_S, self._run_preview)
+
+    def _run_preview(self) -> None:
+        preview, values = self._preview, self.values()
+        assert preview is not None
+
+        def work() -> None:
+            try:
+                text = preview(values)
+            except Exception as exc:  # noqa: BLE001 - a preview says what is wrong, it never closes the form
+                from rich.markup import escape
+
+                from lightdom_tui.errors import LightdomError
+
+                shown = str(exc) if isinstance(exc, LightdomError) else f"{type(exc).__name__}: {exc}"
+                text = f"[red]{escape(shown)}[/red]"
+            self.app.call_from_thread(self._show_preview, text)
+
+        self.query_one("#form-preview", Static).update("[dim]estimating…[/dim]")
+        self.run_worker(work, thread=True, exclusive=True, group="form-preview", name="form preview",
+                        exit_on_error=False)
+
+    def _show_preview(self, text: str) -> None:
+        if self.is_attached:
+            self.query_one("#form-preview", Static).update(text)
 
     def values(self) -> dict[str, str]:
         """The text of every field (a closed list left blank is "")."""

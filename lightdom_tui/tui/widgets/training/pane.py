@@ -231,8 +231,18 @@ class TrainingPane(Pane):
             FormField("eval_steps", "eval every (steps)", placeholder="empty = the preset's"),
             FormField("save_steps", "save every (steps)", placeholder="empty = the preset's"),
         ]
-        self.app.push_screen(FormScreen("start a training run", fields),
+        self.app.push_screen(FormScreen("start a training run", fields, preview=self._plan_line),
                              lambda values: self._estimate(values) if values else None)
+
+    def _plan_line(self, values: dict[str, str]) -> str:
+        """The run's memory estimate and recipe, shown in the form before it is submitted (runs in a thread)."""
+        from lightdom_tui.usecases.training import plan_training, spec_from_form
+
+        from rich.markup import escape
+
+        plan = plan_training(self.workspace, spec_from_form(values))
+        verdict = "[green]fits[/green]" if plan.fits else "[red]does NOT fit[/red]"
+        return f"{escape(plan.summary())}\n→ {verdict}"
 
     @work(thread=True, exclusive=True, group="train-estimate", name="memory estimate", exit_on_error=False)
     def _estimate(self, values: dict[str, str]) -> None:
