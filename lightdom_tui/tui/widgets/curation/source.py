@@ -66,11 +66,6 @@ def build(workspace: Workspace, name: str, state: FilterState) -> str:
     return f"dataset {data['ref']}: {data['n_train']} train, {data['n_validation']} validation"
 
 
-def counters(workspace: Workspace) -> str:
-    """One line: pending / approved / rejected, duplicates, quarantined."""
-    return uc.counters_line(workspace)
-
-
 @dataclass
 class Overview:
     """The counters line and the task types and sources that exist (the filter bar offers those)."""
