@@ -26,7 +26,7 @@ SHOTS = {
 async def shoot(name: str, keys: tuple[str, ...]) -> Path:
     """One screenshot on a fresh seeded workspace."""
     from lightdom_tui.bootstrap import register_embedded_model
-    from lightdom_tui.tui import status
+    from lightdom_tui.usecases import status
     from lightdom_tui.tui.app import create_app
     from lightdom_tui.workspace import create_workspace
     from tests.tui.conftest import settle
