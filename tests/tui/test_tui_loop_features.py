@@ -110,7 +110,7 @@ async def test_datasets_screen_lists_shows_and_exports(tui_workspace) -> None:  
 
 async def test_ab_record_promote_end_alerts_check_and_continuous_status(workspace) -> None:  # noqa: ANN001
     """o records an outcome, P promotes arm b, E ends the other test (the rows `ab record` / `ab promote` /
-    `ab end` leave); a checks alerts;
+    `ab end` leave); a checks alerts; H shows the alias history; delete removes an unused version;
     C says where continuous training stands."""
     from lightdom_tui.modelio.embedded import EMBEDDED_VERSION, embedded_gguf_path
     from lightdom_tui.registry.versions import register_version
@@ -118,6 +118,7 @@ async def test_ab_record_promote_end_alerts_check_and_continuous_status(workspac
 
     with workspace.session() as session:
         register_version(session, version="twin", kind="base", format="gguf", path=embedded_gguf_path())
+        register_version(session, version="spare", kind="base", format="gguf", path=embedded_gguf_path())
     create_ab_test(workspace, ABTestRequest(EMBEDDED_VERSION, "twin", 0.5, "attribute_generation", "ab1"))
     create_ab_test(workspace, ABTestRequest(EMBEDDED_VERSION, "twin", 0.5, "tool_use", "ab2"))
     app = create_app(workspace)
@@ -150,12 +151,24 @@ async def test_ab_record_promote_end_alerts_check_and_continuous_status(workspac
         await pilot.press("C")
         await settle(pilot)
         assert any(t.startswith("continuous training: ") for t in _messages(app))
+        await pilot.press("H")  # alias history, as `models history`
+        await settle(pilot)
+        history = str(app.query_one("#version-detail").render())
+        assert "production  ab_promote  – → twin  A/B test 'ab1' arm b" in history
+        table = app.query_one("#versions")
+        table.move_cursor(row=table.get_row_index("spare"))
+        await settle(pilot)
+        await pilot.press("delete", "y")  # `models delete spare`: nothing uses it
+        await settle(pilot)
+        assert "deleted spare" in _messages(app)
+        assert embedded_gguf_path().exists()  # files outside the workspace's models/ stay
     with workspace.session() as session:
         outcome = session.exec(select(ABOutcome)).one()
         assert (outcome.arm, outcome.success) == ("b", True)
         assert {t.name: t.status for t in session.exec(select(ABTest))} == {"ab1": "ended", "ab2": "ended"}
         alias = session.exec(select(Alias).where(Alias.name == "production")).one()
         assert session.get(ModelVersion, alias.version_id).version == "twin"  # the promoted arm
+        assert session.exec(select(ModelVersion).where(ModelVersion.version == "spare")).first() is None
 
 
 async def test_workflow_detail_says_triggers_need_the_scheduler(workspace) -> None:  # noqa: ANN001

@@ -1,5 +1,5 @@
 """The registry pane's operations the CLI has too: deploy widen, simulate, A/B record / promote / end,
-alerts check and the continuous-training status. Each calls the same use case as its CLI command.
+alerts check, alias history, version delete and the continuous-training status. Each calls the same use case as its CLI command.
 
 A mixin of ``RegistryPane`` (its bindings are declared there, so help and the keymap see them).
 """
@@ -11,7 +11,7 @@ from typing import Any
 from textual import work
 from textual.message import Message
 
-from lightdom_tui.tui.messages import Notice, RegistryActionDone
+from lightdom_tui.tui.messages import Notice, RegistryActionDone, VersionDetailLoaded
 from lightdom_tui.tui.screens.form import FormField, FormScreen
 from lightdom_tui.usecases import registry as uc
 
@@ -47,7 +47,7 @@ def _float(text: str, field: str) -> float | None:
 
 
 class RegistryOpsActions:
-    """Widen, simulate, A/B record/promote/end, alerts check, continuous status, for ``RegistryPane``."""
+    """Widen, simulate, A/B record/promote/end, alerts check, alias history, delete, continuous status."""
 
     workspace: Any
     selected: str | None
@@ -148,6 +148,37 @@ class RegistryOpsActions:
             info = uc.end_ab_test(self.workspace, test)
             text = f"A/B test {info.name} ended (nothing promoted)"
         self.post_message(RegistryActionDone(text, "deploy"))  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ versions
+
+    def action_history(self) -> None:
+        """Every alias move, newest first (`lightdom models history`), in the detail panel."""
+        self._history()
+
+    @work(thread=True, exclusive=True, group="registry-detail", name="alias history", exit_on_error=False)
+    def _history(self) -> None:
+        from rich.markup import escape
+
+        moves = uc.alias_history(self.workspace)
+        lines = ["[b]alias history[/b] (newest first)"] + [
+            escape(f"{m.created_at:%Y-%m-%d %H:%M}  {m.alias}  {m.action}  {m.previous_version or '–'} → "
+                   f"{m.version or '–'}  {m.reason or ''}") for m in moves]
+        self.post_message(VersionDetailLoaded("\n".join(lines) if moves else "no alias has moved yet"))  # type: ignore[attr-defined]
+
+    def action_delete_version(self) -> None:
+        """Delete the selected version if nothing uses it (`lightdom models delete`), after confirmation."""
+        version = self.selected
+        if version is None:
+            return
+        self.app.confirm(  # type: ignore[attr-defined]
+            f"Delete model version {version}? Its files go too if they live in the workspace's models/ folder.",
+            lambda: self._delete_version(version))
+
+    @work(thread=True, exclusive=True, group="registry-write", name="delete version", exit_on_error=False)
+    def _delete_version(self, version: str) -> None:
+        result = uc.delete_model(self.workspace, version)
+        text = f"deleted {result.version}{' and its files' if result.files_removed else ''}"
+        self.post_message(RegistryActionDone(text))  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ continuous training
 

@@ -51,6 +51,8 @@ class RegistryPane(RegistryOpsActions, Pane):
         Binding("E", "ab('end')", "A/B: end test…", id="registry.ab_end", show=False),
         Binding("a", "alerts_check", "Check alerts", id="registry.alerts_check", show=False),
         Binding("C", "continuous_status", "Continuous status", id="registry.continuous_status", show=False),
+        Binding("H", "history", "Alias history", id="registry.history", show=False),
+        Binding("delete", "delete_version", "Delete version…", id="registry.delete", show=False),
     ]
 
     def __init__(self, workspace, **kwargs) -> None:  # noqa: ANN001, ANN003
@@ -105,6 +107,8 @@ class RegistryPane(RegistryOpsActions, Pane):
             ("A/B: promote the winner…", "P", "ab('promote')"),
             ("A/B: end a test…", "E: without promoting", "ab('end')"),
             ("Check alerts now", "a: deployment metrics, alerts, auto-rollback", "alerts_check"),
+            ("Alias history", "H: every alias move, newest first", "history"),
+            ("Delete the selected version…", "delete: only if nothing uses it", "delete_version"),
         ]
 
     def refresh_data(self) -> None:
