@@ -205,6 +205,10 @@ def main() -> None:
             "overhead_c1_at_most_5pct": {"value": one["overhead"], "met": one["overhead"] <= 0.05},
             "throughput_c4_at_least_2x": {"value": c4, "met": c4 >= 2.0},
         },
+        # Greedy answers drift apart on near ties: the gateway's context keeps llama.cpp's default
+        # flash attention (auto; ~10 % faster batched here), llama-cpp-python's Llama turns it off.
+        # With it off in both, the answers match token for token (checked by hand).
+        "identical_answers_note": "flash attention auto (gateway) vs off (that server): near ties differ",
         "note": (
             f"tokens/s gateway: c1 {one['gateway']['tokens_per_s']:.1f}, c4 {many['c4']['gateway']['tokens_per_s']:.1f}, "
             f"c8 {many['c8']['gateway']['tokens_per_s']:.1f} (llama-cpp-python server: "
