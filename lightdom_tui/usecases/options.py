@@ -25,6 +25,21 @@ def parse_json_option(value: Any, where: str) -> Any:
         raise LightdomError(f"{where}: not valid JSON: {exc.msg} at column {exc.colno}") from None
 
 
+def parse_float_option(value: Any, where: str, default: float | None = None) -> float | None:
+    """Number text → float; empty → ``default`` (a form's field left blank keeps the preset's value)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    if isinstance(value, bool):
+        raise LightdomError(f"{where}: {value!r} is not a number")
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise LightdomError(f"{where}: {value!r} is not a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise LightdomError(f"{where}: {value!r} is not a finite number")
+    return number
+
+
 def parse_int_option(value: Any, where: str, default: int | None = None) -> int | None:
     """Whole-number text → int; empty → ``default``."""
     if value is None or (isinstance(value, str) and not value.strip()):

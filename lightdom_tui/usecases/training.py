@@ -36,16 +36,21 @@ class TrainingSpec:
 
 
 FORM_STEPS = {"max_steps": "max steps", "eval_steps": "eval every", "save_steps": "save every"}
+FORM_NUMBERS = {"learning_rate": "learning rate", "epochs": "epochs"}
 
 
 def spec_from_form(values: dict[str, str]) -> TrainingSpec:
-    """A start form (dataset, base, preset; step counts as text, empty = the preset's) → a spec.
+    """A start form (dataset, base, preset, method; hyper-parameters as text, empty = the preset's) → a spec.
 
     Nothing is invented: a field left empty keeps the preset's value.
     """
+    from lightdom_tui.usecases.options import parse_float_option
+
     overrides = {key: parse_int_option(values.get(key), label) for key, label in FORM_STEPS.items()}
+    overrides |= {key: parse_float_option(values.get(key), label) for key, label in FORM_NUMBERS.items()}
     return TrainingSpec(dataset=values.get("dataset", ""), base=values.get("base") or None,
-                        preset=values.get("preset") or None, overrides=overrides)
+                        preset=values.get("preset") or None, method=values.get("method") or None,
+                        overrides=overrides)
 
 
 @dataclass
@@ -161,15 +166,18 @@ def resume_run(ws: Workspace, run_id: int, *, callbacks: list[Any] | None = None
 
 @dataclass(frozen=True)
 class TrainingChoices:
-    """What the training form offers: dataset versions (newest first) and preset names."""
+    """What the training form offers: dataset versions (newest first), preset names and methods."""
 
     datasets: tuple[str, ...]
     presets: tuple[str, ...]
+    methods: tuple[str, ...] = ()
 
 
 def training_choices(ws: Workspace) -> TrainingChoices:
     """The dataset refs (NAME@VERSION) and presets a run can start from, as `dataset list` and `train --preset` know them."""
+    from lightdom_tui.training.config import METHOD_VALUES
     from lightdom_tui.training.presets import list_presets
     from lightdom_tui.usecases.curation import list_datasets
 
-    return TrainingChoices(tuple(d["ref"] for d in list_datasets(ws)), tuple(p.name for p in list_presets()))
+    return TrainingChoices(tuple(d["ref"] for d in list_datasets(ws)), tuple(p.name for p in list_presets()),
+                           METHOD_VALUES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from sqlmodel import select
@@ -50,7 +51,9 @@ async def test_train_and_watch_the_plot(workspace, tiny_model_dir) -> None:  # n
         await settle(pilot)
         preview = str(app.screen.query_one("#form-preview").render())
         assert "memory estimate" in preview and "tiny-cpu" in preview and "fit" in preview  # before submitting
-        await pilot.press("tab", "home", "ctrl+k", *"tiny", "tab", "tab", "4", "tab", "2", "tab", "2", "enter")
+        # base, preset, method (the preset's), learning rate, epochs (the preset's), then the step counts
+        await pilot.press("tab", "home", "ctrl+k", *"tiny", "tab", "tab", "tab", *"0.0005", "tab", "tab",
+                          "4", "tab", "2", "tab", "2", "enter")
         await wait_until(pilot, lambda: "memory estimate" in str(app.screen.query(".dialog-text").first().render())
                          if app.screen.query(".dialog-text") else False)
         await pilot.press("y")
@@ -64,6 +67,7 @@ async def test_train_and_watch_the_plot(workspace, tiny_model_dir) -> None:  # n
     with workspace.session() as session:
         run = session.exec(select(TrainingRun)).one()
         assert run.status == "completed"
+        assert json.loads(run.config_json)["train"]["learning_rate"] == 0.0005  # as typed in the form
         assert len(session.exec(select(RunMetric).where(RunMetric.run_id == run.id)).all()) == 4
         assert session.get(ModelVersion, run.adapter_version_id).kind == "adapter"
 
