@@ -73,7 +73,10 @@ def test_ingest_formats_account_for_every_line(ws, tmp_path: Path, layout: str, 
     suffix = ".jsonl" if layout == "jsonl" else ".json"
     if gz != "no":
         suffix += ".gz"
-        data = {"gzip": gzip.compress(data), "fake": data}.get(gz) or gzip.compress(data)[: max(20, int(len(data) * cut))]
+        packed = gzip.compress(data)
+        # cut the compressed stream itself (its trailer at least), so the file really ends early
+        truncated = packed[: max(11, min(len(packed) - 9, int(len(packed) * cut)))]
+        data = {"gzip": packed, "fake": data, "truncated": truncated}[gz]
     inputs = tmp_path / "inputs"
     inputs.mkdir(exist_ok=True)
     path = inputs / f"fuzz{n}{suffix}"
