@@ -6,6 +6,7 @@ means the default. Unknown keys are an error naming the key, so typos surface.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -13,7 +14,7 @@ import secrets
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from lightdom_tui.errors import LightdomError
 
@@ -170,6 +171,26 @@ PATTERNS: dict[str, tuple[str, str]] = {
     "serving.remote_base_url": (r"https?://[^\s/]+\S*", "an http:// or https:// URL"),
     "serving.api_key_env": (r"[A-Za-z_][A-Za-z0-9_]{0,127}", "an environment variable name"),
 }
+
+
+def _absolute_folder(item: str) -> str | None:
+    # as orchestration.policy reads it: the workspace is always allowed, so only folders outside it are listed
+    return None if Path(item).expanduser().is_absolute() else "is not an absolute folder such as /data"
+
+
+def _network(item: str) -> str | None:
+    try:
+        ipaddress.ip_network(item, strict=False)
+    except ValueError:
+        return "is not a network such as 127.0.0.0/8 or ::1/128"
+    return None
+
+
+# Each item of these lists is checked too: (problem or None) for one item.
+ITEM_CHECKS: dict[str, Callable[[str], str | None]] = {
+    "orchestration.allowed_paths": _absolute_folder,
+    "orchestration.allowed_networks": _network,
+}
 INT64 = (-(2**63), 2**63 - 1)
 MAX_TEXT = 4096
 MAX_ITEMS = 1000
@@ -227,6 +248,9 @@ def _checked(dotted: str, default: Any, value: Any) -> Any:
         for item in value:
             if not isinstance(item, str) or _text_problem(item):
                 raise ValueError(f"items must be text without control characters, got {item!r:.60}")
+            problem = ITEM_CHECKS[dotted](item) if dotted in ITEM_CHECKS else None
+            if problem:
+                raise ValueError(f"{item!r:.60} {problem}")
     return value
 
 

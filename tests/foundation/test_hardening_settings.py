@@ -49,6 +49,8 @@ KEYS = [f"{s.name}.{k.name}" for s in fields(Settings) if is_dataclass(getattr(S
         ("serving.remote_base_url", "file:///etc/passwd", "http"),
         ("serving.api_key_env", "A B", "environment variable"),
         ("curation.pii_kinds", '["email", "a\\nb"]', "control characters"),
+        ("orchestration.allowed_paths", '["data/in"]', "'data/in' is not an absolute folder"),
+        ("orchestration.allowed_networks", '["10.0.0.0/8", "lan"]', "'lan' is not a network"),
         ("__class__.x", "1", "SECTION.KEY"),
         ("serving.__class__", "1", "unknown setting"),
         ("serving.__dict__", "{}", "unknown setting"),
@@ -71,7 +73,9 @@ def test_good_values_round_trip(tmp_path: Path) -> None:
     save_settings(tmp_path, Settings())
     for key, value, expected in [("serving.port", "8080", 8080), ("serving.temperature", "0", 0.0),
                                  ("serving.remote_model", "deep seek \u00e9", "deep seek \u00e9"),
-                                 ("curation.pii_kinds", '["email"]', ["email"]), ("tui.theme", "nord", "nord")]:
+                                 ("curation.pii_kinds", '["email"]', ["email"]), ("tui.theme", "nord", "nord"),
+                                 ("orchestration.allowed_paths", '["/data", "~/in"]', ["/data", "~/in"]),
+                                 ("orchestration.allowed_networks", '["127.0.0.0/8", "::1"]', ["127.0.0.0/8", "::1"])]:
         assert change_setting(tmp_path, key, value).value == expected
         section, name = key.split(".")
         assert settings_to_dict(load_settings(tmp_path))[section][name] == expected
