@@ -47,6 +47,12 @@ async def test_settings_screen_writes_lightdom_toml(tui_workspace) -> None:  # n
         await pilot.pause()
         assert "n_ctx" in str(app.screen.query_one("#settings-status").render())  # error names the key
         bad.value = "4096"
+        networks = app.screen.query_one("#set-orchestration--allowed_networks")
+        networks.value = '["[/]"]'  # quoted back in the error: shown as typed, not read as markup
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "'[/]' is not a network" in str(app.screen.query_one("#settings-status").render())
+        networks.value = "[]"
         await pilot.press("ctrl+s")
         await settle(pilot)
         await pilot.press("ctrl+t")  # theme toggle is remembered too

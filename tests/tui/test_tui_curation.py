@@ -137,3 +137,21 @@ async def test_quarantine_list_shows_reasons(workspace, tmp_path) -> None:  # no
         row = table.get_row_at(0)
         assert row[0].endswith("bad.jsonl") and row[1] == "2" and row[2]  # file, line, reason
         assert "showing 1 of 1" in app.query_one("#quarantine-box").border_title
+
+
+def test_conversation_view_shows_data_without_its_escapes_or_markup() -> None:
+    """A message, a tool name or a message name from imported data reaches the terminal as plain text."""
+    import json
+
+    from rich.console import Console
+
+    from lightdom_tui.tui.widgets.curation.conversation import render_conversation
+
+    messages = [{"role": "user", "name": "[bold]x[/]", "content": "hi\x1b]0;pwned\x07 \x1b[2Jthere [/]"},
+                {"role": "assistant", "content": None,
+                 "tool_calls": [{"function": {"name": "f\x1b[31m", "arguments": "{}"}}]}]
+    console = Console(width=80, record=True, color_system=None)
+    console.print(render_conversation(json.dumps(messages)))
+    shown = console.export_text()
+    assert "\x1b" not in shown and "pwned" not in shown
+    assert "hi there [/]" in shown and "user · [bold]x[/]" in shown and "tool call f" in shown

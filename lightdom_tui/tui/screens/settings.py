@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from lightdom_tui.errors import LightdomError
+from lightdom_tui.safetext import markup_safe
 from lightdom_tui.settings import Settings, save_settings, update_setting
 
 
@@ -87,10 +88,10 @@ class SettingsScreen(ModalScreen[Settings | None]):
         """Validate and write lightdom.toml; errors name the key."""
         try:
             settings = apply_edits(self._settings, self.edits())
+            save_settings(self._root, settings)  # a read-only workspace is one line too, the screen stays open
         except LightdomError as exc:
-            self.query_one("#settings-status", Static).update(f"[red]{exc}[/red]")
+            self.query_one("#settings-status", Static).update(f"[red]{markup_safe(exc)}[/red]")
             return
-        save_settings(self._root, settings)
         self.dismiss(settings)
 
     def action_cancel(self) -> None:

@@ -12,6 +12,8 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from lightdom_tui.safetext import strip_controls
+
 ROLE_STYLE = {"system": "magenta", "user": "cyan", "assistant": "green", "tool": "yellow"}
 
 
@@ -34,13 +36,13 @@ def _content(message: dict[str, Any], theme: str) -> list[RenderableType]:
         parts.append(_json_block(content, theme))  # tool results are usually JSON
     elif isinstance(content, str):
         stripped = content.strip()
-        parts.append(_json_block(stripped, theme) if stripped[:1] in "{[" and _is_json(stripped) else Text(content))
+        parts.append(_json_block(stripped, theme) if stripped[:1] in "{[" and _is_json(stripped) else Text(strip_controls(content)))
     elif content is not None:
         parts.append(_json_block(content, theme))
     for call in message.get("tool_calls") or []:
         function = call.get("function", call) if isinstance(call, dict) else {}
         name = function.get("name", "?")
-        parts.append(Text(f"→ tool call {name}", style="bold yellow"))
+        parts.append(Text(f"→ tool call {strip_controls(str(name))}", style="bold yellow"))
         parts.append(_json_block(function.get("arguments", {}), theme))
     return parts
 
@@ -67,7 +69,7 @@ def render_conversation(messages_json: str, *, dark: bool = True) -> RenderableT
         role = str(message.get("role", "?"))
         title = role + (f" · {message['name']}" if message.get("name") else "")
         panels.append(
-            Panel(Group(*_content(message, theme)), title=title, title_align="left",
+            Panel(Group(*_content(message, theme)), title=Text(strip_controls(title)), title_align="left",
                   border_style=ROLE_STYLE.get(role, "white"))
         )
     return Group(*panels)

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lightdom_tui.safetext import markup_safe
+
 
 def human_size(size: int | None) -> str:
     """Bytes as KB/MB/GB."""
@@ -67,7 +69,7 @@ def ops_text(status: Any, tests: list[Any], reports: dict[int, Any], alerts: lis
                 lines.append(f"    {arm.arm}: n={arm.n} success={rate} p50={arm.latency_p50_ms or '–'} ms")
             lines.append(f"    → {report.recommendation} ({report.reason})")
     lines += ["", f"[b]alerts[/b] ({len(alerts)} open)"]
-    lines += [f"  [red]{a.created_at:%m-%d %H:%M} {a.metric} {a.value:.3g} > {a.threshold:.3g}[/red] {a.message}"
+    lines += [f"  [red]{a.created_at:%m-%d %H:%M} {a.metric} {a.value:.3g} > {a.threshold:.3g}[/red] {markup_safe(a.message)}"
               for a in alerts[:5]] or ["  none"]
     return "\n".join(lines)
 

@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Log, ProgressBar, Static
 
+from lightdom_tui.safetext import markup_safe
 from lightdom_tui.tui.messages import (
     DataChanged,
     Notice,
@@ -163,7 +164,7 @@ class TrainingPane(Pane):
         self.query_one("#run-stats", Static).update(
             f"[b]run #{detail.id}[/b] {detail.status}  step {detail.step}/{detail.total_steps or '?'}  "
             f"loss {_fmt(last.get('loss'))}  eval {_fmt(evals[-1]['eval_loss'] if evals else None)}  "
-            f"tok/s {_fmt(last.get('tokens_per_sec'), '.0f')}" + (f"\n[red]{detail.error}[/red]" if detail.error else "")
+            f"tok/s {_fmt(last.get('tokens_per_sec'), '.0f')}" + (f"\n[red]{markup_safe(detail.error)}[/red]" if detail.error else "")
         )
         self.query_one("#run-progress", ProgressBar).update(total=total, progress=detail.step)
         self.query_one(LossPlot).update_points(detail.id, detail.metrics)
