@@ -23,6 +23,10 @@ def parse_json_option(value: Any, where: str) -> Any:
         return json.loads(value)
     except json.JSONDecodeError as exc:
         raise LightdomError(f"{where}: not valid JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise LightdomError(f"{where}: JSON nested too deeply") from None
+    except ValueError as exc:  # an integer longer than Python converts (4300 digits)
+        raise LightdomError(f"{where}: not usable JSON: {exc}") from None
 
 
 def parse_float_option(value: Any, where: str, default: float | None = None) -> float | None:

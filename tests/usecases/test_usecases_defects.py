@@ -79,6 +79,10 @@ def test_json_options_are_parsed_in_one_place(workspace) -> None:  # noqa: ANN00
         _cli(workspace, "workflow", "create", str(campaign["id"]), "w", "--config", "{oops", ok=False)[7:]
     with pytest.raises(LightdomError, match=r"^workflow.trigger_config: not valid JSON: .* at column 2$"):
         create_node(workspace, NodeSpec("workflow", campaign["id"], "w", {"trigger_config": "{oops"}))
+    assert _cli(workspace, "workflow", "create", str(campaign["id"]), "w", "--config", "[" * 100_000,
+                ok=False)[7:] == "--config: JSON nested too deeply"
+    with pytest.raises(LightdomError, match=r"^workflow.trigger_config: not usable JSON: Exceeds the limit"):
+        create_node(workspace, NodeSpec("workflow", campaign["id"], "w", {"trigger_config": "9" * 5000}))
     workflow = _cli(workspace, "workflow", "create", str(campaign["id"]), "w")
     with pytest.raises(LightdomError, match=r"^workflow.concurrency: 'many' is not a whole number$"):
         update_node(workspace, NodeChange("workflow", workflow["id"], {"concurrency": "many"}))
