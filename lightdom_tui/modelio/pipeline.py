@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from lightdom_tui.bounds import row_id
 from lightdom_tui.db.jsoncol import loads
 from lightdom_tui.db.models import DatasetItem, Example, ModelVersion, TrainingRun
 from lightdom_tui.errors import LightdomError
@@ -73,10 +74,11 @@ def resolve_source(session: Session, ref: str) -> _Source:
     run_id = ref.split(":", 1)[1] if ref.startswith("run:") else None
     if run_id is None:
         version = find_version(session, ref)
-        if version is None and ref.isdigit():
+        if version is None and row_id(ref) is not None:
             run_id = ref
     if version is None and run_id is not None:
-        run = session.get(TrainingRun, int(run_id)) if run_id.isdigit() else None
+        number = row_id(run_id)  # '²' passes isdigit() but not int(); 2**70 overflows SQLite
+        run = session.get(TrainingRun, number) if number is not None else None
         if run is None or run.adapter_version_id is None:
             raise LightdomError(f"export '{ref}': no training run {run_id} with an adapter")
         version = session.get(ModelVersion, run.adapter_version_id)

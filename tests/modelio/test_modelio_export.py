@@ -120,6 +120,15 @@ def test_unknown_quant_lists_valid_names_before_any_work(workspace, adapter_vers
         export_model(workspace, "nope", quant="q8_0")
 
 
+def test_a_run_reference_that_is_not_a_row_id_is_one_line(workspace):
+    from lightdom_tui.modelio.pipeline import export_model
+
+    for ref, shown in (("run:\u00b2", "run \u00b2"), ("run:99999999999999999999", "run 99999999999999999999"),
+                       ("99999999999999999999", "no such version")):
+        with pytest.raises(LightdomError, match=shown):  # not a ValueError from int() or an OverflowError
+            export_model(workspace, ref, quant="q8_0")
+
+
 def test_qwen2_tiny_model_exports_and_verifies(tmp_path, tiny_tokenizer_dir):
     import torch
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
