@@ -457,8 +457,10 @@ def run_scheduler(ws: Workspace, *, interval_s: float, stop_event: Any, webhook_
     """Run due schedules (plus webhook and file triggers) until ``stop_event``; how many runs were claimed."""
     import threading
 
+    from lightdom_tui.orchestration.scheduler import check_interval
     from lightdom_tui.orchestration.scheduler import run_scheduler as loop
 
+    interval_s = check_interval(interval_s)  # before the webhook, the watcher or "running" are started
     server = watcher = None
     if webhook_port is not None:
         from lightdom_tui.orchestration.webhook import WebhookServer

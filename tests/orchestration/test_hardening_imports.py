@@ -201,6 +201,7 @@ def test_the_cli_says_one_line_for_hostile_imports_and_a_bad_interval(tmp_path):
         result = CliRunner().invoke(app, ["--home", str(ws.root), *args])
         assert result.exit_code == 1, (args, result.output)
         assert message in result.stderr and "Traceback" not in result.output + result.stderr
+        assert "scheduler running" not in result.output  # refused before anything starts
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and errors[0] == result.stderr.strip().splitlines()[-1], result.stderr
     ws.close()
