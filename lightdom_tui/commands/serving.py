@@ -45,19 +45,18 @@ def export(
     """Merge + GGUF + quantize + verify, then register the GGUF version."""
     from rich.progress import Progress
 
-    from lightdom_tui.modelio.pipeline import check_device, export_model
-    from lightdom_tui.modelio.quantize import ftype_for
+    from lightdom_tui.usecases.registry import ExportRequest, check_export, export_model
 
     ws = workspace_from(ctx)
-    ftype_for(quant)  # a bad --quant fails before the progress bar draws anything
-    check_device(device)
+    request = ExportRequest(ref, quant, keep_merged=keep_merged, device=device)
+    check_export(request)  # a bad --quant or --device fails before the progress bar draws anything
     with Progress(console=err_console, transient=True) as bar:
         task = bar.add_task("export", total=1.0)
 
         def progress(stage: str, fraction: float) -> None:
             bar.update(task, description=f"export: {stage}", completed=fraction)
 
-        result = export_model(ws, ref, quant=quant, progress=progress, keep_merged=keep_merged, device=device)
+        result = export_model(ws, request, progress=progress)
 
     def human(console: Console) -> None:
         check = result.verification

@@ -39,6 +39,7 @@ class LoopConfig:
     max_steps: int | None = None
     method: str | None = None
     quants: tuple[str, ...] = ("q4_k_m",)
+    keep_merged: bool = False  # keep (and reuse across quants) the merged HF folder; a round keeps only GGUFs
     eval_limit: int | None = None
     references: Path | None = None  # held-out references file, evaluated besides the validation split
     simulate_limit: int = 50
@@ -120,7 +121,7 @@ def export_quant(quant: str) -> Stage:
 
         source = state.merged or state.adapter
         assert source is not None, "export needs the train stage"
-        result = export_model(ws, ExportRequest(source, quant))
+        result = export_model(ws, ExportRequest(source, quant, keep_merged=state.config.keep_merged))
         state.merged = result.merged_version or state.merged
         state.exported.append(result.version)
         return {"version": result.version, "quant": result.quant, "size": result.size, "sha256": result.sha256,

@@ -52,17 +52,33 @@ def delete_model(ws: Workspace, ref: str, *, keep_files: bool = False) -> Any:
 
 @dataclass(frozen=True)
 class ExportRequest:
-    """Which model to export (``run:ID``, version or alias) and the quantization."""
+    """Which model to export (``run:ID``, version or alias), the quantization, and how.
+
+    ``keep_merged`` also writes and registers the merged HF folder (the CLI's ``--keep-merged``);
+    ``device`` is where the LoRA merge runs (``cpu`` or ``cuda``).
+    """
 
     ref: str
     quant: str = "q4_k_m"
+    keep_merged: bool = False
+    device: str = "cpu"
+
+
+def check_export(request: ExportRequest) -> None:
+    """Refuse an unknown quantization or device before any work (a face checks before drawing progress)."""
+    from lightdom_tui.modelio.pipeline import check_device
+    from lightdom_tui.modelio.quantize import ftype_for
+
+    ftype_for((request.quant or "").strip().lower() or "q4_k_m")
+    check_device(request.device)
 
 
 def export_model(ws: Workspace, request: ExportRequest, progress: Callable[[str, float], None] | None = None) -> Any:
     """Merge (adapters) → GGUF → quantize → verify; registers the new version (``ExportResult``)."""
     from lightdom_tui.modelio.pipeline import export_model as export
 
-    return export(ws, request.ref.strip(), quant=(request.quant or "").strip() or "q4_k_m", progress=progress)
+    return export(ws, request.ref.strip(), quant=(request.quant or "").strip() or "q4_k_m", progress=progress,
+                  keep_merged=request.keep_merged, device=request.device)
 
 
 @dataclass(frozen=True)

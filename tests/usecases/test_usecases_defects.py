@@ -179,3 +179,6 @@ def test_a_continuous_round_runs_the_loop_stages_in_process(workspace, tiny_mode
     assert [s["step"] for s in result.steps] == ["dataset", "train", "export", "evaluate", "stage"]
     assert _cli(workspace, "models", "show", "staging")["model"]["version"] == result.version
     assert _cli(workspace, "models", "show", "run:1")["model"]["kind"] == "adapter"
+    with workspace.session() as session:  # a round keeps the GGUF it stages, not a merged HF folder
+        assert not session.exec(select(ModelVersion).where(ModelVersion.kind == "merged")).all()
+    assert not any((workspace.models_dir / "merged").iterdir())
