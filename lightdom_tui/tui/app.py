@@ -103,7 +103,7 @@ class LightdomApp(GatewayActions, App[None]):
         self.set_keymap(usable)
         if unknown:
             self.notify(f"[keymap] in lightdom.toml: no binding has the id {', '.join(map(repr, unknown))} "
-                        "(F1 lists the ids)", severity="warning", timeout=10)
+                        "(F1 lists the ids)", severity="warning", timeout=10, markup=False)
 
     # ----------------------------------------------------------------- panes
 

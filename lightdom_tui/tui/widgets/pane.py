@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.worker import Worker, WorkerState
 
+from lightdom_tui.safetext import one_line, strip_controls
 from lightdom_tui.tui.messages import Notice
 from lightdom_tui.workspace import Workspace
 
@@ -29,8 +30,8 @@ class WorkerErrors:
         if isinstance(error, LightdomError):
             # The user's to fix and already one clear line: a toast that takes no key away
             # (a modal here ate the next key the user typed, and the class name was noise).
-            self.app.notify(str(error), title=str(event.worker.name), severity="error",  # type: ignore[attr-defined]
-                            timeout=ERROR_TOAST_S)
+            self.app.notify(one_line(str(error)), title=str(event.worker.name), severity="error",  # type: ignore[attr-defined]
+                            timeout=ERROR_TOAST_S, markup=False)  # errors quote data: '[/]' is text, not markup
             return
         self.app.show_error(  # type: ignore[attr-defined]
             f"{event.worker.name} failed", f"{type(error).__name__}: {error}"
@@ -78,7 +79,8 @@ class Pane(WorkerErrors, Vertical):
     def on_notice(self, message: Notice) -> None:
         """Show a worker's one-line notice."""
         message.stop()
-        self.notify(message.text, severity=message.severity)  # type: ignore[arg-type]
+        # notices name data (files, versions, topics): shown as text, never read as markup
+        self.notify(strip_controls(message.text), severity=message.severity, markup=False)  # type: ignore[arg-type]
 
     def data_changed(self, area: str) -> None:
         """The refresh bus (the app calls this on every built pane after any write): re-read what is shown."""
