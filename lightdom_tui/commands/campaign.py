@@ -679,8 +679,16 @@ def bundle_create(
     from lightdom_tui.usecases.campaign import BundleSpec, create_bundle
 
     result = create_bundle(workspace_from(ctx), BundleSpec(name, topics, category, cron, timezone, url or [], count))
-    emit(result, json, _list_table(f"bundle {name!r}: campaign {result.campaign_id}, workflow {result.workflow_id}",
-                                   result.attributes, ["id", "topic", "name", "type", "generated_by"]))
+    table = _list_table(f"bundle {markup_safe(repr(name))}: campaign {result.campaign_id}, "
+                        f"workflow {result.workflow_id}", result.attributes, ["id", "topic", "name", "type", "generated_by"])
+
+    def human(console: Console) -> None:
+        table(console)
+        for item in result.skipped:  # what was left out, and why: the branch was still created
+            console.print(f"skipped {markup_safe(item['topic'])} / {markup_safe(item['item'])}: "
+                          f"{markup_safe(item['reason'])}", highlight=False)
+
+    emit(result, json, human)
 
 
 # --------------------------------------------------------------------------- scheduler

@@ -161,6 +161,21 @@ def test_a_bundle_takes_topics_as_people_write_them(tmp_path):
     ws.close()
 
 
+def test_bundle_create_says_what_it_left_out(tmp_path):
+    """The human output lists each skipped topic with its reason (it was only in --json)."""
+    from typer.testing import CliRunner
+
+    from lightdom_tui.cli import app
+
+    home = str(tmp_path / "ws")
+    assert CliRunner().invoke(app, ["--home", home, "init"]).exit_code == 0  # registers the embedded base
+    result = CliRunner().invoke(app, ["--home", home, "bundle", "create", "seo [/]", "--topics", "title,!!!",
+                                      "--category", "seo", "--count", "1"])
+    assert result.exit_code == 0, result.output
+    assert "bundle 'seo [/]': campaign 1" in result.stdout
+    assert "skipped !!! / !!!: no letters or digits to name it by" in result.stdout
+
+
 # --------------------------------------------------------------------------- scheduler
 
 

@@ -463,7 +463,10 @@ class CampaignPane(Pane):
         result = create_bundle(self.workspace, BundleSpec(
             values["name"], values["topics"], values["category"], values.get("cron") or None,
             values.get("timezone") or "UTC", values.get("urls", ""), values.get("count")))
-        self.post_message(Notice(f"bundle {values['name']}: {len(result.attributes)} attribute(s)"))
+        skipped = "".join(f"\nskipped {s['topic']} / {s['item']}: {s['reason']}" for s in result.skipped)
+        self.post_message(Notice(f"bundle {values['name']}: {len(result.attributes)} attribute(s)"
+                                 + (f", {len(result.skipped)} skipped{skipped}" if skipped else ""),
+                                 severity="warning" if skipped else "information"))
         self.post_message(NodeChanged(NodeRef("root", None, "campaigns"), None))
 
     def refresh_data(self) -> None:
