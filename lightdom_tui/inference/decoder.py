@@ -129,6 +129,7 @@ class BatchDecoder:
         self._slots: dict[int, _Slot] = {}
         self._cond = threading.Condition()
         self._closing = False
+        self._died: BaseException | None = None  # what stopped the scheduler thread, if anything did
         self.peak = 0  # most sequences decoded together in one step so far (parallelism actually reached)
         self._thread = threading.Thread(target=self._run, name="lightdom-decoder", daemon=True)
         self._thread.start()
@@ -142,11 +143,18 @@ class BatchDecoder:
             )
         job = Job(request)
         with self._cond:
+            if self._died is not None:
+                raise _stopped(self._died)
             if self._closing:
                 raise LightdomError("the model is being unloaded; retry")
             self._pending.append(job)
             self._cond.notify()
         return job
+
+    @property
+    def alive(self) -> bool:
+        """False once the scheduler thread has died (the pool then loads the model afresh)."""
+        return self._died is None
 
     def busy(self) -> int:
         """Requests in flight or waiting."""
@@ -169,6 +177,28 @@ class BatchDecoder:
 
     # -- scheduler thread ---------------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # noqa: BLE001 - whatever stops the thread fails every waiting call
+            self._die(exc)
+
+    def _die(self, exc: BaseException) -> None:
+        """The scheduler is gone: every request in flight or queued fails with why; new ones are refused."""
+        with self._cond:
+            self._died = exc
+            jobs = [slot.job for slot in self._slots.values()] + list(self._pending)
+            slots = list(self._slots.values())
+            self._slots.clear()
+            self._pending.clear()
+        for slot in slots:  # the samplers are the thread's to free; the context goes with close()
+            self._lib.llama_sampler_free(slot.sampler)
+            if slot.grammar is not None:
+                self._lib.llama_sampler_free(slot.grammar)
+        for job in jobs:
+            if not job.future.done():
+                job.future.set_exception(_stopped(exc))
+
+    def _loop(self) -> None:
         while True:
             with self._cond:
                 while not self._pending and not self._slots and not self._closing:
@@ -192,12 +222,12 @@ class BatchDecoder:
             if not job.future.set_running_or_notify_cancel():
                 continue
             try:
+                limit = min(job.request.max_tokens, self.seq_ctx - len(job.request.prompt_tokens))
                 sampler, grammar = self._sampler(job.request)
-            except Exception as exc:  # a bad grammar fails its request, not the scheduler
+            except Exception as exc:  # a bad grammar or request fails its request, not the scheduler
                 job.future.set_exception(exc)
                 continue
             seq = free.pop(0)
-            limit = min(job.request.max_tokens, self.seq_ctx - len(job.request.prompt_tokens))
             self._slots[seq] = _Slot(seq=seq, job=job, sampler=sampler, grammar=grammar, limit=max(1, limit))
 
     def _sampler(self, request: GenerationRequest) -> tuple[Any, Any]:
@@ -350,6 +380,13 @@ class BatchDecoder:
             text=slot.text, finish_reason=reason, prompt_tokens=len(request.prompt_tokens),
             completion_tokens=slot.n_out, mean_logprob=slot.logprob_sum / steps if steps else None,
         ))
+
+
+def _stopped(cause: BaseException) -> LightdomError:
+    """The error a call gets once the scheduler thread has died of ``cause`` (one per call: tracebacks differ)."""
+    error = LightdomError(f"the model's decoder stopped ({type(cause).__name__}: {cause}); the next call loads it afresh")
+    error.__cause__ = cause
+    return error
 
 
 def _logprob(logits: Any, token: int) -> float:

@@ -187,6 +187,11 @@ def load_model(version: str, path: Path, settings: ServingSettings) -> LoadedMod
     )
 
 
+def _usable(model: LoadedModel | None, path: Path) -> bool:
+    """``model`` is loaded from ``path`` as it is now and its scheduler is still running."""
+    return model is not None and model.path == path and model.signature == _signature(path) and model.decoder.alive
+
+
 def _signature(path: Path) -> tuple[int, int]:
     stat = path.stat()
     return stat.st_size, stat.st_mtime_ns
@@ -209,14 +214,14 @@ class EnginePool:
             raise LightdomError(f"model '{version}': file {path} is missing")
         with self._lock:
             current = self._models.get(version)
-            if current is not None and current.path == path and current.signature == _signature(path):
+            if _usable(current, path):
                 self._models.move_to_end(version)
                 return current
             loading = self._loading.setdefault(version, threading.Lock())
         with loading:  # one load per version at a time; others wait and reuse it
             with self._lock:
                 current = self._models.get(version)
-                if current is not None and current.path == path and current.signature == _signature(path):
+                if _usable(current, path):
                     return current
             fresh = load_model(version, path, self.settings)
             evicted: list[LoadedModel] = []

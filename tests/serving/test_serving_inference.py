@@ -44,3 +44,67 @@ def test_a_non_gguf_version_is_not_scored_on_the_remote_fallbacks_answers(remote
     generation = generate_attributes_for(remote_ws, version, "blog post", count=3)
     assert generation.text is None and "not GGUF" in generation.error and "lightdom export" in generation.error
     assert fake_api[1].requests == []  # the remote fallback was never asked
+
+
+def test_a_request_the_scheduler_cannot_admit_fails_alone(embedded_gguf):
+    from lightdom_tui.inference.decoder import GenerationRequest
+    from lightdom_tui.inference.engine import EnginePool
+    from lightdom_tui.settings import ServingSettings
+
+    pool = EnginePool(ServingSettings(n_threads=2, n_ctx=256, parallel=1))
+    try:
+        model = pool.get("e", embedded_gguf)
+        prompt = model.render([{"role": "user", "content": "Say hi."}])
+        bad = model.decoder.submit(GenerationRequest(prompt_tokens=prompt, max_tokens=None))  # type: ignore[arg-type]
+        good = model.decoder.submit(GenerationRequest(prompt_tokens=prompt, max_tokens=4))
+        try:
+            bad.future.result(timeout=60)
+        except TypeError:
+            pass
+        else:
+            raise AssertionError("a request without max_tokens was decoded")
+        assert good.future.result(timeout=60).completion_tokens >= 1 and model.decoder.alive
+    finally:
+        pool.close()
+
+
+def test_when_the_scheduler_thread_dies_every_waiting_call_fails_and_the_pool_reloads(embedded_gguf):
+    """A streaming listener that raises SystemExit (not an Exception) ends the decoder thread: the calls in
+    flight and queued fail with why, at once; a new call is refused; the pool loads the model afresh."""
+    from lightdom_tui.errors import LightdomError
+    from lightdom_tui.inference.engine import EnginePool
+    from lightdom_tui.settings import ServingSettings
+
+    def quit_listener(text: str) -> None:
+        raise SystemExit("listener quit")
+
+    pool = EnginePool(ServingSettings(n_threads=2, n_ctx=256, parallel=1))
+    messages = [{"role": "user", "content": "Count to twenty."}]
+    try:
+        model = pool.get("e", embedded_gguf)
+        jobs, refused = [model.submit(messages, max_tokens=32, on_text=quit_listener)], 0
+        for _ in range(2):  # queued behind it (parallel=1), or refused if the thread died already
+            try:
+                jobs.append(model.submit(messages, max_tokens=32))
+            except LightdomError as exc:
+                assert "decoder stopped (SystemExit: listener quit)" in str(exc)
+                refused += 1
+        for job in jobs:  # each resolves (no hang): failed with the thread's error
+            try:
+                job.future.result(timeout=60)
+            except LightdomError as exc:
+                assert "decoder stopped (SystemExit: listener quit)" in str(exc)
+                assert isinstance(exc.__cause__, SystemExit)
+            else:
+                raise AssertionError("a call on a dead decoder was answered")
+        assert len(jobs) + refused == 3 and not model.decoder.alive
+        try:
+            model.submit(messages, max_tokens=4)
+        except LightdomError as exc:
+            assert "decoder stopped" in str(exc)
+        else:
+            raise AssertionError("a dead decoder accepted a call")
+        fresh = pool.get("e", embedded_gguf)
+        assert fresh is not model and fresh.generate(messages, max_tokens=4).completion_tokens >= 1
+    finally:
+        pool.close()
