@@ -53,6 +53,7 @@ class RegistryPane(RegistryOpsActions, Pane):
         Binding("C", "continuous_status", "Continuous status", id="registry.continuous_status", show=False),
         Binding("H", "history", "Alias history", id="registry.history", show=False),
         Binding("delete", "delete_version", "Delete version…", id="registry.delete", show=False),
+        Binding("A", "add_base", "Add a base model…", id="registry.add_base", show=False),
     ]
 
     def __init__(self, workspace, **kwargs) -> None:  # noqa: ANN001, ANN003
@@ -109,6 +110,7 @@ class RegistryPane(RegistryOpsActions, Pane):
             ("Check alerts now", "a: deployment metrics, alerts, auto-rollback", "alerts_check"),
             ("Alias history", "H: every alias move, newest first", "history"),
             ("Delete the selected version…", "delete: only if nothing uses it", "delete_version"),
+            ("Add a base model…", "A: a local HF folder or .gguf file, registered in place", "add_base"),
         ]
 
     def refresh_data(self) -> None:
@@ -241,6 +243,27 @@ class RegistryPane(RegistryOpsActions, Pane):
         move = promote(self.workspace, AliasMoveRequest(alias, version))
         self.post_message(RegistryActionDone(f"{move.alias} → {move.version} "
                                              f"(was {move.previous_version or 'unset'})"))
+
+    def action_add_base(self) -> None:
+        """Register a local HF folder or GGUF file as a base version (`lightdom models add-base`)."""
+        fields = [FormField("path", "path", placeholder="a Hugging Face model folder or a .gguf file"),
+                  FormField("name", "version name", placeholder="empty = from the path")]
+        self.app.push_screen(FormScreen("add a base model", fields),
+                             lambda values: self._add_base(values) if values else None)
+
+    @work(thread=True, group="registry-write", name="add base model", exit_on_error=False)
+    def _add_base(self, values: dict[str, str]) -> None:
+        from pathlib import Path
+
+        from lightdom_tui.errors import LightdomError
+        from lightdom_tui.usecases.registry import add_base
+
+        path = (values.get("path") or "").strip()
+        if not path:
+            raise LightdomError("path: give a Hugging Face model folder or a .gguf file")
+        summary = add_base(self.workspace, Path(path), name=(values.get("name") or "").strip() or None)
+        self.post_message(RegistryActionDone(f"registered {summary.version}: {summary.format} "
+                                             f"{summary.architecture or '?'}"))
 
     def action_rollback_alias(self) -> None:
         """Point an alias back at its previous version (the reason is kept in the history)."""
