@@ -10,6 +10,9 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Input, Select
 
+from lightdom_tui.errors import LightdomError
+from lightdom_tui.usecases.options import parse_float_option
+
 STATUSES = ("pending", "approved", "rejected")
 SORTS = (("id ↑", "id"), ("id ↓", "-id"), ("quality ↓", "-quality_score"), ("quality ↑", "quality_score"))
 
@@ -46,16 +49,6 @@ def _chosen(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _float(text: str) -> float | None:
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
 class FilterBar(Horizontal):
     """Inputs for every filter; enter in a text box or a new select value applies them."""
 
@@ -88,11 +81,19 @@ class FilterBar(Horizontal):
             status=status if isinstance(status, str) else None,
             task_type=_chosen(self.query_one("#f-task", Select).value),
             source=_chosen(self.query_one("#f-source", Select).value),
-            quality_min=_float(self.query_one("#f-qmin", Input).value),
-            quality_max=_float(self.query_one("#f-qmax", Input).value),
+            quality_min=self._bound("#f-qmin", "q min"),
+            quality_max=self._bound("#f-qmax", "q max"),
             text=self.query_one("#f-text", Input).value.strip() or None,
             sort=sort if isinstance(sort, str) else "id",
         )
+
+    def _bound(self, selector: str, label: str) -> float | None:
+        """A quality bound as typed; one that is not a number is said and left out (the other filters apply)."""
+        try:
+            return parse_float_option(self.query_one(selector, Input).value, label)
+        except LightdomError as exc:
+            self.notify(f"{exc}: ignored", severity="warning", markup=False)
+            return None
 
     def set_values(self, task_types: list[str], sources: list[str]) -> None:
         """Offer the task types and sources that exist; a chosen value that still exists stays chosen."""

@@ -14,7 +14,7 @@ from textual import work
 from lightdom_tui.tui.messages import DataChanged, ExamplesReload, Notice
 from lightdom_tui.tui.screens.form import FormField, FormScreen
 from lightdom_tui.usecases import curation as uc
-from lightdom_tui.usecases.options import split_list
+from lightdom_tui.usecases.options import parse_float_option, split_list
 
 YES_NO = ("no", "yes")
 
@@ -40,18 +40,6 @@ def inbox_line(summary: Any) -> str:
     if summary.failed:
         line += f"; failed: {'; '.join(summary.failed)}"
     return line
-
-
-def _float(text: str, field: str) -> float | None:
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        from lightdom_tui.errors import LightdomError
-
-        raise LightdomError(f"{field}: {text!r} is not a number") from None
 
 
 class CurationLoopActions:
@@ -103,8 +91,8 @@ class CurationLoopActions:
     @work(thread=True, exclusive=True, group="curation-bulk", name="rules apply", exit_on_error=False)
     def _rules(self, values: dict[str, str]) -> None:
         spec = uc.RulesSpec(
-            min_confidence=_float(values.get("min_confidence", ""), "min confidence"),
-            min_quality=_float(values.get("min_quality", ""), "min quality"),
+            min_confidence=parse_float_option(values.get("min_confidence", ""), "min confidence"),
+            min_quality=parse_float_option(values.get("min_quality", ""), "min quality"),
             exclude_rejected=values.get("exclude_rejected", "yes") != "no",
             task_types=tuple(split_list(values.get("task_types"))) or None,
             dry_run=values.get("dry_run") == "yes",

@@ -14,6 +14,7 @@ from textual.message import Message
 from lightdom_tui.tui.messages import Notice, RegistryActionDone, VersionDetailLoaded
 from lightdom_tui.tui.screens.form import FormField, FormScreen
 from lightdom_tui.usecases import registry as uc
+from lightdom_tui.usecases.options import parse_float_option
 
 AB_ACTIONS = {"record": "record an outcome", "promote": "promote the winner", "end": "end without promoting"}
 
@@ -32,18 +33,6 @@ def simulation_line(result: Any) -> str:
     numbers = ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
                         for k, v in list(result.summary.items())[:4])
     return f"simulate {result.version} on {result.n} {result.source} prompt(s): {result.verdict} ({numbers})"
-
-
-def _float(text: str, field: str) -> float | None:
-    text = (text or "").strip()
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        from lightdom_tui.errors import LightdomError
-
-        raise LightdomError(f"{field}: {text!r} is not a number") from None
 
 
 class RegistryOpsActions:
@@ -138,7 +127,7 @@ class RegistryOpsActions:
         if action == "record":
             uc.record_ab_outcome(self.workspace, uc.OutcomeRequest(
                 test, values.get("arm") or "a", values.get("success") != "no",
-                latency_ms=_float(values.get("latency_ms", ""), "latency (ms)")))
+                latency_ms=parse_float_option(values.get("latency_ms", ""), "latency (ms)")))
             text = f"recorded a {'success' if values.get('success') != 'no' else 'failure'} for arm " \
                    f"{values.get('arm') or 'a'} of {test}"
         elif action == "promote":
