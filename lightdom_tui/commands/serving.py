@@ -160,6 +160,9 @@ def sync_export(
         f"{result.records} call(s), {result.verdicts} with a verdict, from {result.box} → {result.path}"))
 
 
+ProviderArg = Annotated[str, typer.Argument(help="Provider name, e.g. deepseek.")]  # keys set / show / delete
+
+
 def _read_key(provider: str) -> str:
     if sys.stdin.isatty():
         return typer.prompt(f"API key for {provider}", hide_input=True)
@@ -168,7 +171,7 @@ def _read_key(provider: str) -> str:
 
 def keys_set(
     ctx: typer.Context,
-    provider: Annotated[str, typer.Argument(help="Provider name, e.g. deepseek.")],
+    provider: ProviderArg,
     json: JsonOpt = False,
 ) -> None:
     """Store a key in the system keyring (typed hidden, or read from stdin)."""
@@ -182,7 +185,7 @@ def keys_set(
 
 def keys_show(
     ctx: typer.Context,
-    provider: Annotated[str, typer.Argument(help="Provider name, e.g. deepseek.")],
+    provider: ProviderArg,
     json: JsonOpt = False,
 ) -> None:
     """Show whether a key is set and where from (masked: last 4 characters)."""
@@ -200,7 +203,7 @@ def keys_show(
 
 def keys_delete(
     ctx: typer.Context,
-    provider: Annotated[str, typer.Argument(help="Provider name, e.g. deepseek.")],
+    provider: ProviderArg,
     json: JsonOpt = False,
 ) -> None:
     """Remove a key from the keyring."""
