@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from lightdom_tui.commands._common import JsonOpt, emit, err_console, home_option
-from lightdom_tui.errors import LightdomError
+from lightdom_tui.commands._common import JsonOpt, emit, err_console, home_option, markup_safe
 
 
 def register(app: typer.Typer) -> None:
@@ -28,21 +27,15 @@ def demo(
     """Init → ingest → rules → dataset → eval base → train → export → eval → simulate → deploy → generate."""
     import tempfile
 
-    from lightdom_tui.demo import run_demo, table_rows
+    from lightdom_tui.usecases.loop import run_demo
 
-    from lightdom_tui.training.config import METHOD_VALUES
-
-    if method is not None and method not in METHOD_VALUES:  # before minutes of evaluation, not after
-        raise LightdomError(f"--method {method!r}: expected one of {', '.join(METHOD_VALUES)}")
     where = home or home_option(ctx) or Path(tempfile.mkdtemp(prefix="lightdom-demo-"))
     # Progress goes to stderr so that --json keeps stdout to one object.
-    report = run_demo(Path(where), steps=steps, limit=limit, method=method, log=lambda line: err_console.print(line, markup=False, highlight=False))
-    payload = {"home": report.home, "completed": report.completed, "chosen": report.chosen,
-               "verdict": report.verdict, "table": table_rows(report),
-               "stages": [{"name": s.name, "seconds": s.seconds, "ok": s.ok} for s in report.stages],
-               "report": str(Path(report.home) / "training_data" / "exports" / "demo-report.json")}
+    result = run_demo(Path(where), steps=steps, limit=limit, method=method,
+                      log=lambda line: err_console.print(line, markup=False, highlight=False))
 
     def human(console: Console) -> None:
-        console.print(f"[bold]{'target met' if report.verdict.get('target_met') else 'target NOT met'}[/] — report {payload['report']}")
+        met = "target met" if result.verdict.get("target_met") else "target NOT met"
+        console.print(f"[bold]{met}[/] — report {markup_safe(result.report)}")
 
-    emit(payload, json, human)
+    emit(result, json, human)

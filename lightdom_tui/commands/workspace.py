@@ -27,7 +27,7 @@ def init(
     json: JsonOpt = False,
 ) -> None:
     """Create a workspace (folders, settings, database) and register the embedded model."""
-    from lightdom_tui.bootstrap import init_workspace
+    from lightdom_tui.usecases.workspace import init_workspace
 
     result = init_workspace(home_option(ctx), sample=sample)
 
@@ -47,7 +47,7 @@ def init(
 
 def doctor(ctx: typer.Context, json: JsonOpt = False) -> None:
     """Report Python, torch/GPU, llama.cpp, bitsandbytes, keyring, disk and workspace state."""
-    from lightdom_tui.doctor import run_doctor
+    from lightdom_tui.usecases.workspace import run_doctor
 
     report = run_doctor(home_option(ctx))
 
@@ -78,10 +78,10 @@ def doctor(ctx: typer.Context, json: JsonOpt = False) -> None:
 
 def settings_show(ctx: typer.Context, json: JsonOpt = False) -> None:
     """Print every setting in force."""
-    from lightdom_tui.settings import render_settings, settings_to_dict
+    from lightdom_tui.usecases.workspace import show_settings
 
-    workspace = workspace_from(ctx)
-    emit(settings_to_dict(workspace.settings), json, lambda c: c.print(render_settings(workspace.settings)))
+    shown = show_settings(workspace_from(ctx))
+    emit(shown.values, json, lambda c: c.print(shown.toml))
 
 
 def settings_set(
@@ -91,9 +91,9 @@ def settings_set(
     json: JsonOpt = False,
 ) -> None:
     """Change one setting and save lightdom.toml (validated first; works on an invalid file and repairs it)."""
-    from lightdom_tui.workspace import change_setting
+    from lightdom_tui.usecases.workspace import set_setting
 
-    change = change_setting(home_option(ctx), key, value)
+    change = set_setting(home_option(ctx), key, value)
 
     def human(console: Console) -> None:
         console.print(f"{markup_safe(change.key)} = {markup_safe(repr(change.value))}")

@@ -334,3 +334,34 @@ def run_round(ws: Workspace, *, auto: bool = False, force: bool = False, max_ste
         return RoundResult("failed", failed.error or "failed", policy, steps)
     return RoundResult("completed", f"{state.chosen} is on {STAGING_ALIAS}; A/B test or promote it when ready",
                        policy, steps, state.chosen)
+
+
+@dataclass
+class DemoResult:
+    """What ``lightdom demo`` reports: the before/after table, per-stage times and the report file."""
+
+    home: str
+    completed: bool
+    chosen: str | None
+    verdict: dict[str, Any]
+    table: list[dict[str, Any]]
+    stages: list[dict[str, Any]]
+    report: str
+
+
+def run_demo(home: Path, *, steps: int | None = None, limit: int | None = None, method: str | None = None,
+             log: Callable[[str], None] = print) -> DemoResult:
+    """The closed loop on the embedded model in workspace ``home`` (created if needed).
+
+    ``method`` is checked before minutes of evaluation, not after; a failing stage raises
+    naming it (the partial report is written).
+    """
+    from lightdom_tui.demo import REPORT_NAME, run_demo as run, table_rows
+    from lightdom_tui.training.config import METHOD_VALUES
+
+    if method is not None and method not in METHOD_VALUES:
+        raise LightdomError(f"--method {method!r}: expected one of {', '.join(METHOD_VALUES)}")
+    report = run(Path(home), steps=steps, limit=limit, method=method, log=log)
+    return DemoResult(report.home, report.completed, report.chosen, report.verdict, table_rows(report),
+                      [{"name": s.name, "seconds": s.seconds, "ok": s.ok} for s in report.stages],
+                      str(Path(report.home) / "training_data" / "exports" / REPORT_NAME))

@@ -1,4 +1,4 @@
-"""Settings screen: every key of lightdom.toml as an input; saved through the settings module."""
+"""Settings screen: every key of lightdom.toml as an input; saved through the settings use case."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from textual.widgets import Input, Label, Static
 
 from lightdom_tui.errors import LightdomError
 from lightdom_tui.safetext import markup_safe
-from lightdom_tui.settings import Settings, save_settings, update_setting
+from lightdom_tui.settings import Settings
+from lightdom_tui.usecases.workspace import save_setting_edits
 
 
 def as_text(value: object) -> str:
@@ -36,13 +37,6 @@ def setting_rows(settings: Settings) -> list[tuple[str, str]]:
         for item in fields(value):
             rows.append((f"{section.name}.{item.name}", as_text(getattr(value, item.name))))
     return rows
-
-
-def apply_edits(settings: Settings, edits: dict[str, str]) -> Settings:
-    """Apply typed values (``dotted key → text``) one by one; the first bad one raises, naming its key."""
-    for key, text in edits.items():
-        settings = update_setting(settings, key, text)
-    return settings
 
 
 class SettingsScreen(ModalScreen[Settings | None]):
@@ -87,8 +81,8 @@ class SettingsScreen(ModalScreen[Settings | None]):
     def action_save(self) -> None:
         """Validate and write lightdom.toml; errors name the key."""
         try:
-            settings = apply_edits(self._settings, self.edits())
-            save_settings(self._root, settings)  # a read-only workspace is one line too, the screen stays open
+            # A bad value or a read-only workspace is one line; the screen stays open with the edits.
+            settings = save_setting_edits(self._root, self._settings, self.edits())
         except LightdomError as exc:
             self.query_one("#settings-status", Static).update(f"[red]{markup_safe(exc)}[/red]")
             return
