@@ -15,6 +15,8 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Header, TabbedContent, TabPane
 
+from lightdom_tui.errors import LightdomError
+from lightdom_tui.safetext import one_line
 from lightdom_tui.tui.commands import LightdomCommands
 from lightdom_tui.tui.gateway_actions import GatewayActions
 from lightdom_tui.tui.messages import DataChanged
@@ -176,7 +178,10 @@ class LightdomApp(GatewayActions, App[None]):
         """Switch light/dark and remember it in settings.tui.theme."""
         self.theme = LIGHT if self.theme == DARK else DARK
         self.workspace.settings.tui.theme = self.theme
-        self.workspace.save_settings()
+        try:
+            self.workspace.save_settings()
+        except LightdomError as exc:  # a read-only workspace: the theme still changes, for this session
+            self.notify(f"theme not remembered: {one_line(str(exc))}", severity="warning", markup=False)
 
     def show_error(self, title: str, message: str) -> None:
         """Modal error (the one sink for worker failures)."""

@@ -99,3 +99,24 @@ async def test_worker_error_opens_error_modal(tui_workspace) -> None:  # noqa: A
         await settle(pilot)
         assert isinstance(app.screen, ErrorScreen)
         assert "AttributeError" in app.screen._message
+
+
+async def test_a_settings_file_that_cannot_be_written_is_one_line_not_a_crash(tui_workspace) -> None:  # noqa: ANN001
+    """The theme toggle and the settings screen on a workspace whose lightdom.toml cannot be written."""
+    settings_file = tui_workspace.root / "lightdom.toml"
+    app = create_app(tui_workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        settings_file.unlink()
+        settings_file.mkdir()  # a folder where the file is: every write fails (a read-only workspace, as root)
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        assert app.theme == "textual-light"  # changed for this session
+        assert any("theme not remembered: " in str(n.message) and "cannot write" in str(n.message)
+                   for n in app._notifications)
+        await pilot.press("f2")
+        await pilot.pause()
+        app.screen.query_one("#set-tui--page_size").value = "300"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "cannot write" in str(app.screen.query_one("#settings-status").render())  # the screen stays open
