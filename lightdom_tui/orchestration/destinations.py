@@ -12,6 +12,7 @@ import atexit
 import json
 import re
 import sqlite3
+import sys
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -207,6 +208,24 @@ def read_rows(root: Path, destination: str, datastream_id: int, name: str, *, li
         where, params = ("WHERE _run_id = ?", (run_id,)) if run_id is not None else ("", ())
         cursor = conn.execute(f'SELECT * FROM "{target}" {where} ORDER BY _id DESC LIMIT ?', (*params, limit))
         return [dict(row) for row in reversed(cursor.fetchall())]
+    finally:
+        conn.close()
+
+
+def count_rows(root: Path, destination: str, datastream_id: int, name: str, *, run_id: int | None = None) -> int:
+    """How many rows a data stream's destination holds (of one run), so a capped view can say 'N of M'."""
+    kind, _, target = (destination or f"sqlite:{default_table(datastream_id, name)}").partition(":")
+    if kind == "jsonl":
+        return len(read_rows(root, destination, datastream_id, name, limit=sys.maxsize, run_id=run_id))
+    db = streams_db_path(root)
+    if not db.exists():
+        return 0
+    conn = sqlite3.connect(db, timeout=30)
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (target,)).fetchone():
+            return 0
+        where, params = ("WHERE _run_id = ?", (run_id,)) if run_id is not None else ("", ())
+        return int(conn.execute(f'SELECT COUNT(*) FROM "{target}" {where}', params).fetchone()[0])
     finally:
         conn.close()
 

@@ -426,6 +426,17 @@ def datastream_rows(ws: Workspace, datastream_id: int, *, limit: int = 20, run_i
     return read_rows(ws.root, stream.destination, stream.id, stream.name, limit=limit, run_id=run_id)
 
 
+def datastream_row_count(ws: Workspace, datastream_id: int, *, run_id: int | None = None) -> int:
+    """How many rows a data stream's destination holds (all runs, or one run)."""
+    from lightdom_tui.db.models import DataStream
+    from lightdom_tui.orchestration.destinations import count_rows
+    from lightdom_tui.orchestration.tree import get_node as get
+
+    with ws.session() as session:
+        stream = get(session, DataStream, datastream_id)
+    return count_rows(ws.root, stream.destination, stream.id, stream.name, run_id=run_id)
+
+
 def training_examples_from_run(ws: Workspace, workflow_id: int, *, run_id: int | None = None,
                                min_valid_rate: float = 0.8, status: str = "pending") -> Any:
     """Turn a completed workflow run into attribute-generation training examples."""

@@ -3,6 +3,8 @@ or file state the CLI command leaves (same use case underneath)."""
 
 from __future__ import annotations
 
+import json
+
 from sqlmodel import select
 
 from lightdom_tui.db.models import ModelVersion
@@ -38,3 +40,86 @@ async def test_add_base_from_the_registry_pane(workspace, embedded_gguf) -> None
         row = session.exec(select(ModelVersion).where(ModelVersion.version == "local-smol")).one()
     assert (row.kind, row.format, row.architecture, row.quant) == ("base", "gguf", "llama", "q4_1")
     assert row.path == str(embedded_gguf.resolve())
+
+
+async def test_campaign_token_metrics_rows_export_import(workspace, monkeypatch) -> None:  # noqa: ANN001
+    """On the campaign tree: O exports the campaign, M shows the workflow's metrics, T issues a webhook token
+    shown once (its hash stored), V shows the data stream's rows capped with 'showing N of M', I imports the
+    document under another name — what `campaign export`, `workflow metrics`, `workflow token`,
+    `datastream rows` and `campaign import` leave."""
+    import yaml
+
+    from lightdom_tui.db.models import Campaign, Workflow
+    from lightdom_tui.orchestration import tree
+    from lightdom_tui.orchestration.triggers import hash_token
+    from lightdom_tui.tui.screens.campaign_views import ShownOnceScreen, StreamRowsScreen
+    from lightdom_tui.usecases.campaign import run_workflow
+
+    pages = workspace.root / "pages"
+    pages.mkdir()
+    for n in range(3):
+        (pages / f"p{n}.html").write_text(f"<title>Page {n}</title><h1>Heading {n}</h1>", encoding="utf-8")
+    with workspace.session() as session:
+        campaign = tree.create_campaign(session, "docs", status="active")
+        session.flush()
+        local = tree.create_workflow(session, campaign.id, "local", status="active")
+        hook = tree.create_workflow(session, campaign.id, "hook", trigger="webhook")
+        session.flush()
+        service = tree.create_service(session, local.id, "files", type="file",
+                                      config={"paths": [str(pages / "*.html")]})
+        session.flush()
+        stream = tree.create_datastream(session, service.id, "pages")
+        session.flush()
+        tree.create_attribute(session, stream.id, "title", selector="title")
+        local_id, hook_id = local.id, hook.id
+    assert run_workflow(workspace, local_id).status == "completed"
+    monkeypatch.setattr("lightdom_tui.tui.widgets.campaign.ops_actions.ROWS_SHOWN", 2)  # the cap, made small
+    doc = workspace.root / "docs.yaml"
+    app = create_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("O")  # the campaign under the cursor
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = str(doc)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert f"exported to {doc}" in _messages(app)
+        await pilot.press("space")
+        await settle(pilot)
+        await pilot.press("down")  # workflow "local"
+        await settle(pilot)
+        await pilot.press("M")
+        await settle(pilot)
+        log = "\n".join(str(line) for line in app.query_one("#workflow-log").lines)
+        assert "'rows': 3" in log and "success 1.0" in log
+        await pilot.press("down", "T")  # workflow "hook"
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert isinstance(app.screen, ShownOnceScreen)
+        token = str(app.screen.query_one("#shown-secret").render())
+        await pilot.press("escape")
+        await pilot.press("up", "space")  # back to "local", open it
+        await settle(pilot)
+        await pilot.press("down", "space")  # service "files", open it
+        await settle(pilot)
+        await pilot.press("down", "V")  # data stream "pages"
+        await settle(pilot)
+        assert isinstance(app.screen, StreamRowsScreen)
+        assert app.screen.query_one("#stream-rows").row_count == 2
+        assert str(app.screen.query_one("#stream-rows-count").render()) == "showing 2 of 3 row(s) (the latest)"
+        await pilot.press("escape", "I")
+        await pilot.pause()
+        app.screen.query_one("#form-path").value = str(doc)
+        app.screen.query_one("#form-name").value = "docs2"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert any(t.endswith("'docs2' imported") for t in _messages(app))
+        assert "◆ docs2" in [str(n.label) for n in app.query_one("#campaign-tree").root.children]
+    assert yaml.safe_load(doc.read_text(encoding="utf-8"))["campaign"]["name"] == "docs"
+    with workspace.session() as session:
+        copy = session.exec(select(Campaign).where(Campaign.name == "docs2")).one()
+        assert len(session.exec(select(Workflow).where(Workflow.campaign_id == copy.id)).all()) == 2
+        config = json.loads(session.get(Workflow, hook_id).trigger_config_json)
+    assert len(token) > 20 and config["token_sha256"] == hash_token(token)

@@ -27,6 +27,7 @@ from lightdom_tui.tui.messages import (
 from lightdom_tui.tui.screens.form import FormField, FormScreen
 from lightdom_tui.tui.widgets.campaign import nodes
 from lightdom_tui.tui.widgets.campaign.nodes import CHILD, ICON, NodeRef
+from lightdom_tui.tui.widgets.campaign.ops_actions import CampaignOpsActions
 from lightdom_tui.tui.widgets.pane import Pane
 
 PLACEHOLDER = "loading…"
@@ -49,7 +50,7 @@ class SuggestionTable(DataTable):
             self.post_message(DecisionRequested(decision, int(key)))
 
 
-class CampaignPane(Pane):
+class CampaignPane(CampaignOpsActions, Pane):
     """Campaign → workflow → service → data stream → attribute; suggestions and workflow runs."""
 
     BINDINGS = [
@@ -62,6 +63,11 @@ class CampaignPane(Pane):
         Binding("X", "stop_workflow", "Stop", id="campaign.stop"),
         Binding("B", "bundle", "Bundle wizard", id="campaign.bundle"),
         Binding("tab", "app.focus_next", "Next box", id="campaign.focus_next", show=False),
+        Binding("T", "webhook_token", "Webhook token…", id="campaign.webhook_token", show=False),
+        Binding("M", "workflow_metrics", "Workflow metrics", id="campaign.workflow_metrics", show=False),
+        Binding("O", "export_campaign", "Export document…", id="campaign.export", show=False),
+        Binding("I", "import_campaign", "Import campaign…", id="campaign.import", show=False),
+        Binding("V", "stream_rows", "Data stream rows", id="campaign.stream_rows", show=False),
     ]
 
     def __init__(self, workspace, **kwargs) -> None:  # noqa: ANN001, ANN003
@@ -102,6 +108,11 @@ class CampaignPane(Pane):
             ("Run the selected workflow", "x", "run_workflow"),
             ("Stop the selected workflow", "X", "stop_workflow"),
             ("Bundle wizard…", "B", "bundle"),
+            ("Webhook token: issue / rotate…", "T: shown once, only its hash is stored", "webhook_token"),
+            ("Workflow metrics", "M: per-run pages, rows, invalid values, duration", "workflow_metrics"),
+            ("Export the campaign / workflow…", "O: a JSON or YAML document", "export_campaign"),
+            ("Import a campaign…", "I: a JSON or YAML document, all or nothing", "import_campaign"),
+            ("Data stream rows", "V: the latest rows of its destination", "stream_rows"),
         ]
 
     # ------------------------------------------------------------------ lazy tree
