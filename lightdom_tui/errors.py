@@ -19,6 +19,17 @@ class DatabaseFault(LightdomError):
     """The workspace database cannot be used: damaged, read-only, locked or full."""
 
 
+class ConfirmationRequired(LightdomError):
+    """A cascading delete needs explicit confirmation (CLI ``--yes``); ``counts`` says what would go with it.
+
+    Here, not in the campaign tree, so that both faces can ask before deleting without importing a service.
+    """
+
+    def __init__(self, message: str, counts: dict[str, int]) -> None:
+        super().__init__(message)
+        self.counts = counts
+
+
 # What SQLite's own words mean for the user, first match wins.
 _SQLITE_HINTS = (
     ("file is not a database", "not a SQLite database (damaged, or another kind of file)"),

@@ -75,7 +75,7 @@ def _list(ctx: typer.Context, kind: str, parent_id: int | None, json: bool, titl
 
 
 def _delete(ctx: typer.Context, kind: str, node_id: int, yes: bool, json: bool) -> None:
-    from lightdom_tui.orchestration.tree import ConfirmationRequired
+    from lightdom_tui.errors import ConfirmationRequired
     from lightdom_tui.usecases.campaign import delete_node
 
     ws = workspace_from(ctx)
@@ -307,7 +307,6 @@ def workflow_run(
     """Run a workflow now, in the foreground (`workflow stop ID` from elsewhere stops it)."""
     from rich.progress import Progress
 
-    from lightdom_tui.orchestration.executor import result_dict
     from lightdom_tui.usecases.campaign import run_workflow
 
     ws = workspace_from(ctx)
@@ -319,7 +318,6 @@ def workflow_run(
             result = run_workflow(ws, workflow_id, deadline_s=deadline,
                                   progress=lambda done, total: bar.update(task, completed=done, total=total or None))
     assert result is not None
-    data = result_dict(result)
     m = result.metrics
 
     def human(console: Console) -> None:
@@ -327,7 +325,7 @@ def workflow_run(
                       f"{m['invalid_values']} invalid value(s), success rate {m['success_rate']}, "
                       f"{m['duration_s']}s")
 
-    emit(data, json, human)
+    emit(result, json, human)
 
 
 @workflow_app.command("stop")

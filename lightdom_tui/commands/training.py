@@ -13,7 +13,7 @@ from lightdom_tui.commands._common import JsonOpt, emit, err_console, home_optio
 from lightdom_tui.errors import LightdomError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from lightdom_tui.training.callbacks import TrainingCallback
+    from lightdom_tui.usecases.training import TrainingCallback
 
 
 def register(app: typer.Typer) -> None:
@@ -33,7 +33,7 @@ def _progress_callback(quiet: bool) -> list[TrainingCallback]:
         return []
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from lightdom_tui.training.callbacks import StepMetrics, TrainingCallback
+    from lightdom_tui.usecases.training import StepMetrics, TrainingCallback
 
     class RichProgress(TrainingCallback):
         def __init__(self) -> None:

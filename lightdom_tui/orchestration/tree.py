@@ -31,7 +31,7 @@ from lightdom_tui.db.models import (
     Workflow,
     WorkflowRun,
 )
-from lightdom_tui.errors import LightdomError
+from lightdom_tui.errors import ConfirmationRequired, LightdomError
 from lightdom_tui.orchestration.transform import check_transformations
 from lightdom_tui.orchestration.triggers import check_trigger
 from lightdom_tui.orchestration.validate import check_rules
@@ -42,14 +42,6 @@ ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 T = TypeVar("T", bound=SQLModel)
-
-
-class ConfirmationRequired(LightdomError):
-    """A cascading delete needs explicit confirmation (CLI ``--yes``)."""
-
-    def __init__(self, message: str, counts: dict[str, int]) -> None:
-        super().__init__(message)
-        self.counts = counts
 
 
 # --------------------------------------------------------------------------- field checks

@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from lightdom_tui.errors import LightdomError
+# Re-exported (``X as X``): the faces' progress callbacks subclass it without importing the training service.
+from lightdom_tui.training.callbacks import StepMetrics as StepMetrics
+from lightdom_tui.training.callbacks import TrainingCallback as TrainingCallback
 from lightdom_tui.usecases.options import parse_int_option
 from lightdom_tui.workspace import Workspace
 

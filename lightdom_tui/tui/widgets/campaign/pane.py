@@ -289,7 +289,7 @@ class CampaignPane(CampaignOpsActions, Pane):
 
     @work(thread=True, group="campaign-write", name="delete node", exit_on_error=False)
     def _do_delete(self, ref: NodeRef, confirm: bool) -> None:
-        from lightdom_tui.orchestration.tree import ConfirmationRequired
+        from lightdom_tui.errors import ConfirmationRequired
 
         try:
             nodes.delete(self.workspace, ref, confirm)

@@ -276,8 +276,7 @@ class TrainingPane(Pane):
 
     def _run_and_follow(self, run: Any) -> Any:
         """Run ``run(callbacks)``; a callback follows the new run as soon as it starts."""
-        from lightdom_tui.training.callbacks import TrainingCallback
-        from lightdom_tui.usecases.training import list_runs
+        from lightdom_tui.usecases.training import TrainingCallback, list_runs
 
         pane = self
 
