@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lightdom_tui.curation.datasets import dataset_prompts, dataset_rows, get_dataset
 from lightdom_tui.curation.pii import PiiReport
+from lightdom_tui.curation.tokens import count_message_tokens
 from lightdom_tui.db.jsoncol import loads
 from lightdom_tui.errors import LightdomError
 from lightdom_tui.safepath import inside, safe_filename
@@ -121,9 +123,14 @@ def export_dataset(
     *,
     format: str = "openai",  # noqa: A002 - the CLI option's name
     per_task_type: bool = False,
-    token_counts: bool = True,
+    token_counter: tuple[str, Callable[[str], int]] | None = None,
 ) -> ExportResult:
-    """Write a dataset version to ``out_dir`` (default training_data/exports/NAME@VERSION)."""
+    """Write a dataset version to ``out_dir`` (default training_data/exports/NAME@VERSION).
+
+    ``token_counter`` is (tokenizer's model version, text → tokens): the caller resolves the
+    base model (``usecases.curation.export_dataset`` does), so curation never asks the registry.
+    Without it the files carry no token counts.
+    """
     if format not in FORMATS:
         raise LightdomError(f"--format {format!r}: must be one of {', '.join(FORMATS)}")
     report = PiiReport()
@@ -133,11 +140,7 @@ def export_dataset(
     # The name and task types are data: safe_filename keeps them to one component, inside() to the folder.
     directory = Path(out_dir) if out_dir else inside(ws.exports_dir, f"{safe_filename(dataset.name)}@{dataset.version}")
     directory.mkdir(parents=True, exist_ok=True)
-    tokenizer, counter = (None, None)
-    if token_counts:
-        from lightdom_tui.curation.tokens import base_counter, count_message_tokens
-
-        tokenizer, counter = base_counter(ws)
+    tokenizer, counter = token_counter if token_counter is not None else (None, None)
     convert = CONVERTERS[format]
     context = ws.settings.curation.context_tokens
     result = ExportResult(dataset.name, dataset.version, format, str(directory), tokenizer=tokenizer)

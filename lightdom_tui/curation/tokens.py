@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from lightdom_tui.errors import LightdomError
-from lightdom_tui.workspace import Workspace
 
 TEMPLATE_TOKENS_PER_MESSAGE = 2
 
@@ -50,17 +49,6 @@ def load_counter(path: Path, fmt: str) -> Callable[[str], int]:
 
     tokenizer = Tokenizer.from_file(str(tokenizer_file))
     return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
-
-
-def base_counter(ws: Workspace, base: str | None = None) -> tuple[str, Callable[[str], int]]:
-    """(version name, counter) for the workspace's base model (``settings.training.base``)."""
-    from lightdom_tui.registry.versions import get_version
-
-    ref = base or ws.settings.training.base
-    with ws.session() as session:
-        version = get_version(session, ref)
-        name, path, fmt = version.version, Path(version.path), version.format
-    return name, load_counter(path, fmt)
 
 
 def count_message_tokens(messages: list[dict[str, Any]], counter: Callable[[str], int]) -> int:

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from lightdom_tui.errors import LightdomError
 
+from lightdom_tui.modelio.shape import ModelShape
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from lightdom_tui.db.models import ModelVersion
-    from lightdom_tui.training.memory import ModelShape
     from lightdom_tui.workspace import Workspace
 
 SUPPORTED_ARCHITECTURES = ("llama", "qwen2", "mistral")
@@ -99,7 +100,6 @@ def check_gguf_supported(path: Path) -> str:
 
 def inspect_base(path: Path) -> ModelShape:
     """Dimensions of a base model from config.json or GGUF metadata (no weights loaded)."""
-    from lightdom_tui.training.memory import ModelShape
 
     path = _check_exists(Path(path))
     if path.is_dir():

@@ -10,48 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lightdom_tui.errors import LightdomError
+from lightdom_tui.modelio.shape import ModelShape
 from lightdom_tui.training.config import TrainConfig
 
 GIB = 1 << 30
 CUDA_OVERHEAD = int(0.6 * GIB)  # CUDA context + allocator slack
 CPU_OVERHEAD = int(0.8 * GIB)  # Python, torch and transformers themselves
 NF4_BYTES_PER_PARAM = 0.5 * 1.04  # 4 bits + double-quantised absmax per 64-block
-
-
-@dataclass
-class ModelShape:
-    """The dimensions of a decoder-only transformer, read without loading weights."""
-
-    architecture: str
-    hidden: int
-    layers: int
-    intermediate: int
-    heads: int
-    kv_heads: int
-    vocab: int
-    tied_embeddings: bool = True
-
-    @property
-    def kv_dim(self) -> int:
-        return self.hidden // self.heads * self.kv_heads
-
-    def linear_shapes(self) -> list[tuple[int, int]]:
-        """(in, out) of every linear projection in one block (Llama / Qwen2 layout)."""
-        h, kv, i = self.hidden, self.kv_dim, self.intermediate
-        return [(h, h), (h, kv), (h, kv), (h, h), (h, i), (h, i), (i, h)]
-
-    @property
-    def linear_params(self) -> int:
-        return self.layers * sum(a * b for a, b in self.linear_shapes())
-
-    @property
-    def other_params(self) -> int:
-        embeddings = self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
-        return embeddings + self.layers * 2 * self.hidden + self.hidden
-
-    @property
-    def n_params(self) -> int:
-        return self.linear_params + self.other_params
 
 
 @dataclass

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from lightdom_tui.prompts import ATTRIBUTE_TASK
 from lightdom_tui.training.config import TrainConfig
-from lightdom_tui.training.memory import ModelShape
+from lightdom_tui.modelio.shape import ModelShape
 
 AUTO_PRESET = "auto"
 DEFAULT_PRESETS = {ATTRIBUTE_TASK: "attributes-default"}

@@ -360,10 +360,22 @@ def apply_rules(ws: Workspace, spec: RulesSpec) -> Any:
 
 def export_dataset(ws: Workspace, ref: str, directory: Path, *, format: str = "openai",  # noqa: A002
                    per_task_type: bool = False, token_counts: bool = True) -> Any:
-    """Write a dataset version as JSONL files with a manifest."""
+    """Write a dataset version as JSONL files with a manifest; ``token_counts`` with the base model's tokenizer."""
     from lightdom_tui.curation.export import export_dataset as export
 
-    return export(ws, ref, directory, format=format, per_task_type=per_task_type, token_counts=token_counts)
+    counter = base_token_counter(ws) if token_counts else None
+    return export(ws, ref, directory, format=format, per_task_type=per_task_type, token_counter=counter)
+
+
+def base_token_counter(ws: Workspace, base: str | None = None) -> tuple[str, Any]:
+    """(version name, text → tokens) for the base model (``settings.training.base`` unless ``base``)."""
+    from lightdom_tui.curation.tokens import load_counter
+    from lightdom_tui.registry.versions import get_version
+
+    with ws.session() as session:
+        version = get_version(session, base or ws.settings.training.base)
+        name, path, fmt = version.version, Path(version.path), version.format
+    return name, load_counter(path, fmt)
 
 
 def generate_tool_examples(ws: Workspace, tools: Path, scenarios: Path, *, seed: int = 0,

@@ -10,7 +10,7 @@ import pytest
 from conftest import chat, write_jsonl  # type: ignore[import-not-found]
 from lightdom_tui.curation.actions import approve
 from lightdom_tui.curation.datasets import build_dataset, dataset_prompts, dataset_rows, get_dataset
-from lightdom_tui.curation.export import export_dataset
+from lightdom_tui.usecases.curation import export_dataset  # resolves the base model's tokenizer
 from lightdom_tui.curation.ingest import ingest_paths
 from lightdom_tui.curation.query import ExampleFilter
 from lightdom_tui.curation.toolgen import toolgen

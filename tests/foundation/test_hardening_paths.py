@@ -73,7 +73,7 @@ def test_per_task_type_export_stays_in_its_folder(workspace, tmp_path: Path) -> 
             session.exec(update(Example).where(Example.task_type == kind).values(task_type=value))
     build_dataset(workspace, "ds", split=1.0)
     before = set(os.listdir(tmp_path)) | set(os.listdir(workspace.root.parent))
-    result = export_dataset(workspace, "ds", per_task_type=True, token_counts=False)
+    result = export_dataset(workspace, "ds", per_task_type=True)
     directory = Path(result.directory).resolve()
     assert directory.parent == workspace.exports_dir.resolve()
     written = {Path(f.path).resolve() for f in result.files}
