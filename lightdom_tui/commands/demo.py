@@ -25,13 +25,10 @@ def demo(
     json: JsonOpt = False,
 ) -> None:
     """Init → ingest → rules → dataset → eval base → train → export → eval → simulate → deploy → generate."""
-    import tempfile
-
     from lightdom_tui.usecases.loop import run_demo
 
-    where = home or home_option(ctx) or Path(tempfile.mkdtemp(prefix="lightdom-demo-"))
     # Progress goes to stderr so that --json keeps stdout to one object.
-    result = run_demo(Path(where), steps=steps, limit=limit, method=method,
+    result = run_demo(home or home_option(ctx), steps=steps, limit=limit, method=method,
                       log=lambda line: err_console.print(line, markup=False, highlight=False))
 
     def human(console: Console) -> None:

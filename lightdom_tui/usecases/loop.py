@@ -349,19 +349,22 @@ class DemoResult:
     report: str
 
 
-def run_demo(home: Path, *, steps: int | None = None, limit: int | None = None, method: str | None = None,
+def run_demo(home: Path | None, *, steps: int | None = None, limit: int | None = None, method: str | None = None,
              log: Callable[[str], None] = print) -> DemoResult:
-    """The closed loop on the embedded model in workspace ``home`` (created if needed).
+    """The closed loop on the embedded model in workspace ``home`` (created if needed; None: a fresh temporary one).
 
-    ``method`` is checked before minutes of evaluation, not after; a failing stage raises
+    ``method`` is checked before anything is created or evaluated; a failing stage raises
     naming it (the partial report is written).
     """
+    import tempfile
+
     from lightdom_tui.demo import REPORT_NAME, run_demo as run, table_rows
     from lightdom_tui.training.config import METHOD_VALUES
 
     if method is not None and method not in METHOD_VALUES:
         raise LightdomError(f"--method {method!r}: expected one of {', '.join(METHOD_VALUES)}")
-    report = run(Path(home), steps=steps, limit=limit, method=method, log=log)
+    home = Path(home) if home is not None else Path(tempfile.mkdtemp(prefix="lightdom-demo-"))
+    report = run(home, steps=steps, limit=limit, method=method, log=log)
     return DemoResult(report.home, report.completed, report.chosen, report.verdict, table_rows(report),
                       [{"name": s.name, "seconds": s.seconds, "ok": s.ok} for s in report.stages],
                       str(Path(report.home) / "training_data" / "exports" / REPORT_NAME))
