@@ -70,11 +70,13 @@ def _answer_count(messages: list[dict[str, Any]]) -> int | None:
 def _prompts_for(session: Session, task_type: str, ids: list[int]) -> dict[str, Any]:
     """The prompt a task type's examples actually use (what is trained is what is served).
 
-    Attribute generation: each example's own system message and user wording become a
-    template (``prompts.infer_attribute_prompt``, checked by rendering it back); the
-    version records the most common one, with how many examples it reproduces. Only when
-    no example's wording can be inferred does an explicit ``metadata.prompts``, then the
-    product default, apply. Other task types: the most common system prompt.
+    Attribute generation: a prompt the examples declare (``metadata.prompts``, as logged
+    calls record what was rendered) wins, since it keeps its ``{count}`` blank even where an
+    answer's length cannot reveal the count. Otherwise each example's own system message and
+    user wording become a template (``prompts.infer_attribute_prompt``, checked by rendering it
+    back). The version records the most common one, with how many examples agree; the
+    product default applies only when neither exists. Other task types: the most common
+    system prompt.
     """
     systems: Counter = Counter()
     carried: Counter = Counter()
@@ -99,7 +101,7 @@ def _prompts_for(session: Session, task_type: str, ids: list[int]) -> dict[str, 
         if found is not None:
             inferred[(found.system, found.user_template)] += 1
     if task_type == ATTRIBUTE_TASK:
-        for source, votes in (("inferred", inferred), ("metadata", carried)):
+        for source, votes in (("metadata", carried), ("inferred", inferred)):
             if votes:
                 (system, template), matched = votes.most_common(1)[0]
                 return {"system": system, "user_template": template, "source": source,
