@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	# The CPU build of torch lies on this machine's disk; installing it first keeps
 	# pip from pulling a multi-GB CUDA build for the [train] extra.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[train,test]'
+	$(PY) -m pip install -q -e '.[train,test,bench]'
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
