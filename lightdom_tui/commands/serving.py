@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -82,10 +82,9 @@ def generate(
     json: JsonOpt = False,
 ) -> None:
     """Suggest attributes for a topic with the deployed model (remote API as fallback)."""
-    from lightdom_tui.serving.router import generate_attributes
+    from lightdom_tui.usecases.serving import generate as generate_attributes
 
-    ws = workspace_from(ctx)
-    result = generate_attributes(ws, topic, count=count, model=model, context=context)
+    result = generate_attributes(workspace_from(ctx), topic, count=count, model=model, context=context)
 
     def human(console: Console) -> None:
         for attribute in result.attributes:
@@ -102,18 +101,15 @@ def serve(
     json: JsonOpt = False,
 ) -> None:
     """Serve every version, alias and task route as an OpenAI-compatible gateway until Ctrl-C."""
-    from lightdom_tui.serving.server import ServeInfo, build_app
-    from lightdom_tui.serving.server import serve as run_server
+    from lightdom_tui.usecases.serving import GatewayAddress, serve_gateway
 
-    ws = workspace_from(ctx)
-    info = ServeInfo(host=host, port=port or ws.settings.serving.port)
-    app = build_app(ws, info.host)  # refuses a non-loopback address without gateway keys
-    payload: dict[str, Any] = {"base_url": info.base_url, "host": info.host, "port": info.port, "auth": info.auth}
-    # The one JSON object is printed before serving starts, so scripts can read the URL.
-    emit(payload, json, lambda c: c.print(f"gateway at [bold]{info.base_url}[/] (model: a version, an alias or "
-                                          "task:TYPE; Ctrl-C stops)"))
-    sys.stdout.flush()
-    run_server(app, info)
+    def listening(address: GatewayAddress) -> None:
+        # The one JSON object is printed before serving starts, so scripts can read the URL.
+        emit(address, json, lambda c: c.print(f"gateway at [bold]{address.base_url}[/] (model: a version, an alias or "
+                                              "task:TYPE; Ctrl-C stops)"))
+        sys.stdout.flush()
+
+    serve_gateway(workspace_from(ctx), listening, host=host, port=port)
 
 
 def pack(
@@ -123,7 +119,7 @@ def pack(
     json: JsonOpt = False,
 ) -> None:
     """Write one file with the GGUF, its sha256, prompts, schema, task routes and lineage (for an edge box)."""
-    from lightdom_tui.serving.pack import pack as pack_version
+    from lightdom_tui.usecases.serving import pack_version
 
     result = pack_version(workspace_from(ctx), ref, out)
     emit(result, json, lambda c: c.print(
@@ -138,7 +134,7 @@ def unpack(
     json: JsonOpt = False,
 ) -> None:
     """Register a packed model here (sha256 checked) and deploy it for its task routes."""
-    from lightdom_tui.serving.pack import unpack as unpack_file
+    from lightdom_tui.usecases.serving import unpack_file
 
     result = unpack_file(workspace_from(ctx), source, deploy=not no_deploy)
     emit(result, json, lambda c: c.print(
@@ -153,7 +149,7 @@ def sync_export(
     json: JsonOpt = False,
 ) -> None:
     """Write this box's logged gateway calls and verdicts as one file for `lightdom ingest` on the workstation."""
-    from lightdom_tui.serving.sync import export_calls
+    from lightdom_tui.usecases.serving import export_calls
 
     result = export_calls(workspace_from(ctx), out, since=since)
     emit(result, json, lambda c: c.print(
@@ -175,12 +171,10 @@ def keys_set(
     json: JsonOpt = False,
 ) -> None:
     """Store a key in the system keyring (typed hidden, or read from stdin)."""
-    from lightdom_tui.serving.secrets import keyring_backend, mask, set_api_key
+    from lightdom_tui.usecases.serving import set_remote_key
 
-    key = _read_key(provider)
-    set_api_key(provider, key)
-    payload = {"provider": provider, "stored": True, "key": mask(key), "backend": keyring_backend()}
-    emit(payload, json, lambda c: c.print(f"stored key for {provider} ({mask(key)}) in {payload['backend']}"))
+    result = set_remote_key(provider, _read_key(provider))
+    emit(result, json, lambda c: c.print(f"stored key for {provider} ({result.key}) in {result.backend}"))
 
 
 def keys_show(
@@ -189,16 +183,10 @@ def keys_show(
     json: JsonOpt = False,
 ) -> None:
     """Show whether a key is set and where from (masked: last 4 characters)."""
-    from lightdom_tui.serving.secrets import get_api_key, key_source, mask
-    from lightdom_tui.workspace import open_workspace
+    from lightdom_tui.usecases.serving import show_remote_key
 
-    try:
-        settings = open_workspace(home_option(ctx)).settings.serving
-    except Exception:  # keys are per user, not per workspace: show them outside one too
-        settings = None
-    key = get_api_key(provider, settings)
-    payload = {"provider": provider, "set": bool(key), "key": mask(key), "source": key_source(provider, settings)}
-    emit(payload, json, lambda c: c.print(f"{provider}: {mask(key) or 'not set'} ({payload['source'] or '-'})"))
+    result = show_remote_key(home_option(ctx), provider)
+    emit(result, json, lambda c: c.print(f"{provider}: {result.key or 'not set'} ({result.source or '-'})"))
 
 
 def keys_delete(
@@ -207,11 +195,10 @@ def keys_delete(
     json: JsonOpt = False,
 ) -> None:
     """Remove a key from the keyring."""
-    from lightdom_tui.serving.secrets import delete_api_key
+    from lightdom_tui.usecases.serving import delete_remote_key
 
-    deleted = delete_api_key(provider)
-    emit({"provider": provider, "deleted": deleted}, json,
-         lambda c: c.print(f"{provider}: {'deleted' if deleted else 'no key stored'}"))
+    result = delete_remote_key(provider)
+    emit(result, json, lambda c: c.print(f"{provider}: {'deleted' if result.deleted else 'no key stored'}"))
 
 
 def gateway_key_add(
@@ -220,20 +207,20 @@ def gateway_key_add(
     json: JsonOpt = False,
 ) -> None:
     """Create a gateway key; it is printed once (only its hash is stored)."""
-    from lightdom_tui.serving.gatewaykeys import add_key
+    from lightdom_tui.usecases.serving import add_gateway_key
 
-    ws = workspace_from(ctx)
-    key = add_key(ws.root, name)
-    emit({"name": name, "key": key}, json,
-         lambda c: c.print(f"gateway key [bold]{name}[/]: {key}\n(shown once; clients send it as 'Authorization: Bearer …')"))
+    result = add_gateway_key(workspace_from(ctx), name)
+    emit(result, json, lambda c: c.print(
+        f"gateway key [bold]{name}[/]: {result.key}\n(shown once; clients send it as 'Authorization: Bearer …')"))
 
 
 def gateway_key_list(ctx: typer.Context, json: JsonOpt = False) -> None:
     """Names and creation times of the gateway keys (never the keys)."""
-    from lightdom_tui.serving.gatewaykeys import load_keys
+    from lightdom_tui.usecases.serving import list_gateway_keys
 
-    keys = [{"name": k.name, "created_at": k.created_at} for k in load_keys(workspace_from(ctx).root)]
-    emit({"keys": keys}, json, lambda c: [c.print(f"{k['name']}  {k['created_at']}") for k in keys] or c.print("no keys"))
+    result = list_gateway_keys(workspace_from(ctx))
+    emit(result, json,
+         lambda c: [c.print(f"{k.name}  {k.created_at}") for k in result.keys] or c.print("no keys"))
 
 
 def gateway_key_revoke(
@@ -242,7 +229,7 @@ def gateway_key_revoke(
     json: JsonOpt = False,
 ) -> None:
     """Delete a gateway key; a running gateway refuses it from the next request."""
-    from lightdom_tui.serving.gatewaykeys import revoke_key
+    from lightdom_tui.usecases.serving import revoke_gateway_key
 
-    revoked = revoke_key(workspace_from(ctx).root, name)
-    emit({"name": name, "revoked": revoked}, json, lambda c: c.print(f"{name}: {'revoked' if revoked else 'no such key'}"))
+    result = revoke_gateway_key(workspace_from(ctx), name)
+    emit(result, json, lambda c: c.print(f"{name}: {'revoked' if result.revoked else 'no such key'}"))
