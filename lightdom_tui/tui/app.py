@@ -27,6 +27,7 @@ from lightdom_tui.tui.screens.help import HelpScreen
 from lightdom_tui.tui.screens.settings import SettingsScreen
 from lightdom_tui.tui.widgets.key_footer import KeyFooter
 from lightdom_tui.tui.widgets.pane import Pane
+from lightdom_tui.tui.watch_actions import WatchActions
 from lightdom_tui.tui.widgets.status_bar import StatusBar
 from lightdom_tui.workspace import Workspace
 
@@ -48,7 +49,7 @@ def calm_garbage_collector() -> None:
     gc.set_threshold(GC_THRESHOLD_YOUNG, 50, 100)
 
 
-class LightdomApp(GatewayActions, App[None]):
+class LightdomApp(GatewayActions, WatchActions, App[None]):
     """The whole loop in one keyboard-driven window."""
 
     CSS_PATH = "app.tcss"
@@ -66,6 +67,7 @@ class LightdomApp(GatewayActions, App[None]):
         Binding("f3", "api_key", "API key", id="app.api_key"),
         Binding("ctrl+t", "toggle_dark_theme", "Theme", id="app.theme", show=False),
         Binding("ctrl+g", "serve", "Start / stop the gateway", id="app.serve", show=False),
+        Binding("ctrl+w", "watch", "Watch the inbox on / off", id="app.watch", show=False),
         Binding("ctrl+p", "command_palette", "Commands", id="app.palette", show=False),
     ]
 
@@ -210,4 +212,5 @@ def run_app(workspace: Workspace) -> None:
         app.run()
     finally:
         app.stop_gateway_now()  # a gateway started here stops with the window
+        app.stop_watch_now()  # so does the inbox watcher
         workspace.close()

@@ -23,6 +23,8 @@ class LightdomCommands(Provider):
             ("Help: keys", "every binding", "help", app),
             ("Serve: start / stop the gateway", "ctrl+g: lightdom serve on serving.port, URL on the status bar",
              "serve", app),
+            ("Watch the inbox: on / off", "ctrl+w: ingest files dropped into the inbox, as 'lightdom watch'",
+             "watch", app),
         ]
         pane = app.active_pane()  # type: ignore[attr-defined]
         if pane is not None:

@@ -319,13 +319,15 @@ def ingest(ws: Workspace, paths: list[Path], *, source: str | None = None, task_
     return ingest_paths(ws, paths, source=source, task_type=task_type, progress=progress)
 
 
-def watch_inbox(ws: Workspace, directory: Path | None = None, *, once: bool = False, on_event: Any = None) -> Any:
-    """Ingest files dropped into the inbox (``once``: those waiting now), moving each when committed."""
+def watch_inbox(ws: Workspace, directory: Path | None = None, *, once: bool = False, on_event: Any = None,
+                stop_event: Any = None) -> Any:
+    """Ingest files dropped into the inbox (``once``: those waiting now), moving each when committed;
+    a watch runs until Ctrl-C or until ``stop_event`` (a ``threading.Event``) is set."""
     from lightdom_tui.curation import watch
 
     if once:
         return watch.process_inbox(ws, directory, on_event=on_event)
-    return watch.watch_inbox(ws, directory, on_event=on_event)
+    return watch.watch_inbox(ws, directory, on_event=on_event, stop_event=stop_event)
 
 
 def scan_paraphrases(ws: Workspace, task_type: str | None = None) -> int:

@@ -123,3 +123,43 @@ async def test_campaign_token_metrics_rows_export_import(workspace, monkeypatch)
         assert len(session.exec(select(Workflow).where(Workflow.campaign_id == copy.id)).all()) == 2
         config = json.loads(session.get(Workflow, hook_id).trigger_config_json)
     assert len(token) > 20 and config["token_sha256"] == hash_token(token)
+
+
+async def test_watch_the_inbox_on_and_off(workspace) -> None:  # noqa: ANN001
+    """ctrl+w watches the inbox in a worker (the status bar says so): a file dropped in is ingested and moved
+    to processed/, as `lightdom watch` does; ctrl+w again stops the watcher."""
+    import asyncio
+    import os
+    import time
+
+    from lightdom_tui.db.models import Example
+    from tests.tui.conftest import conversation
+
+    async def until(condition) -> None:  # noqa: ANN001
+        deadline = time.monotonic() + 30
+        while not condition():
+            assert time.monotonic() < deadline, "timed out"
+            await asyncio.sleep(0.1)
+
+    app = create_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+      try:
+        await settle(pilot)
+        await pilot.press("ctrl+w")  # from here on settle() would wait for the watcher: poll instead
+        await until(lambda: "watching inbox" in str(app.query_one("#status-bar").render()))
+        dropped = workspace.inbox_dir / "drop.jsonl"
+        dropped.write_text("".join(json.dumps({"messages": conversation(i)}) + "\n" for i in range(3)),
+                           encoding="utf-8")
+        settled = time.time() - 60
+        os.utime(dropped, (settled, settled))
+        await until(lambda: "inbox drop.jsonl: read 3, imported 3, duplicates 0, quarantined 0" in _messages(app))
+        assert (workspace.processed_dir / "drop.jsonl").exists() and not dropped.exists()
+        await pilot.press("ctrl+w")
+        await until(lambda: any(t.startswith("stopped watching the inbox: 1 file(s)") for t in _messages(app)))
+        await pilot.pause()
+        assert "watching" not in str(app.query_one("#status-bar").render())
+        assert app.watch_stop is None
+      finally:
+        app.stop_watch_now()  # a failed assertion must not leave the watcher thread holding the test
+    with workspace.session() as session:
+        assert len(session.exec(select(Example)).all()) == 3

@@ -18,6 +18,7 @@ class StatusBar(WorkerErrors, Static):
         super().__init__("workspace … · model … · engine … · GPU …", id="status-bar")
         self.workspace = workspace
         self.gateway_url: str | None = None
+        self.watching = False
         self._info: StatusInfo | None = None
 
     def on_mount(self) -> None:
@@ -41,10 +42,17 @@ class StatusBar(WorkerErrors, Static):
         self._info = info
         # What answers comes first: in a narrow window the path (also in the header) is what gets cut.
         gateway = f"[b]gateway[/b] {self.gateway_url}  " if self.gateway_url else ""
+        gateway += "[b]watching inbox[/b]  " if self.watching else ""
         self.update(
             f"[b]model[/b] {info.deployed}  [b]engine[/b] {info.engine}  {gateway}[b]GPU[/b] {info.gpu}  "
             f"[b]workspace[/b] {info.workspace}"
         )
+
+    def set_watching(self, on: bool) -> None:
+        """Show (or drop) that this window watches the inbox."""
+        self.watching = on
+        if self._info is not None:
+            self.show(self._info)
 
     def set_gateway(self, url: str | None) -> None:
         """Show (or drop) the URL of the gateway this window runs."""
