@@ -163,3 +163,28 @@ async def test_watch_the_inbox_on_and_off(workspace) -> None:  # noqa: ANN001
         app.stop_watch_now()  # a failed assertion must not leave the watcher thread holding the test
     with workspace.session() as session:
         assert len(session.exec(select(Example)).all()) == 3
+
+
+async def test_toolgen_from_the_curation_pane(workspace) -> None:  # noqa: ANN001
+    """G generates tool-use examples from function definitions and scenarios, as `lightdom toolgen` does."""
+    from pathlib import Path
+
+    from lightdom_tui.db.models import Example
+
+    data = Path(__file__).parents[1] / "curation" / "data"
+    app = create_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("G")
+        await pilot.pause()
+        app.screen.query_one("#form-tools").value = str(data / "tools.json")
+        app.screen.query_one("#form-scenarios").value = str(data / "scenarios.json")
+        app.screen.query_one("#form-seed").value = "1"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        line = next(t for t in _messages(app) if t.startswith("generated "))
+        assert line.startswith("generated 13: imported ") and line.endswith("error cases 3")
+    imported = int(line.split("imported ")[1].split(",")[0])
+    with workspace.session() as session:
+        examples = session.exec(select(Example).where(Example.source == "toolgen")).all()
+    assert len(examples) == imported >= 8 and {e.task_type for e in examples} == {"tool_use"}

@@ -74,6 +74,32 @@ class CurationLoopActions:
         self.post_message(Notice(text))  # type: ignore[attr-defined]
         self.post_message(DataChanged("examples"))  # type: ignore[attr-defined]
 
+    def action_toolgen(self) -> None:
+        """Generate tool-use examples from function definitions and scenario templates (`lightdom toolgen`)."""
+        fields = [
+            FormField("tools", "tools file", placeholder="OpenAI function definitions (JSON)"),
+            FormField("scenarios", "scenarios file", placeholder="scenario templates (JSON)"),
+            FormField("seed", "seed", "0"),
+            FormField("task_type", "task type", "tool_use"),
+        ]
+        self.app.push_screen(FormScreen("generate tool-use examples", fields),  # type: ignore[attr-defined]
+                             lambda values: self._toolgen(values) if values is not None else None)
+
+    @work(thread=True, exclusive=True, group="ingest", name="toolgen", exit_on_error=False)
+    def _toolgen(self, values: dict[str, str]) -> None:
+        from lightdom_tui.errors import LightdomError
+        from lightdom_tui.usecases.options import parse_int_option
+
+        tools, scenarios = (values.get("tools") or "").strip(), (values.get("scenarios") or "").strip()
+        if not tools or not scenarios:
+            raise LightdomError("toolgen: give both the tools file and the scenarios file")
+        result = uc.generate_tool_examples(self.workspace, Path(tools).expanduser(), Path(scenarios).expanduser(),
+                                           seed=parse_int_option(values.get("seed") or "0", "seed"),
+                                           task_type=(values.get("task_type") or "").strip() or "tool_use")
+        self.post_message(Notice(f"generated {result.generated}: imported {result.imported}, "  # type: ignore[attr-defined]
+                                 f"duplicates {result.duplicates}, error cases {result.error_cases}"))
+        self.post_message(DataChanged("examples"))  # type: ignore[attr-defined]
+
     # ------------------------------------------------------------------ rules and paraphrases
 
     def action_rules(self) -> None:

@@ -56,6 +56,7 @@ class CurationPane(CurationLoopActions, Pane):
         Binding("D", "datasets", "Datasets", id="curation.datasets"),
         Binding("o", "rules", "Auto-rules…", id="curation.rules", show=False),
         Binding("d", "dedup", "Find paraphrases", id="curation.dedup", show=False),
+        Binding("G", "toolgen", "Generate tool-use examples…", id="curation.toolgen", show=False),
         Binding("escape", "focus_table", "Back to the table", id="curation.focus_table", show=False),
     ]
 
@@ -114,6 +115,7 @@ class CurationPane(CurationLoopActions, Pane):
             ("Build dataset from the current filter…", "b", "build_dataset"),
             ("Show quarantine", "Q", "toggle_quarantine"),
             ("Ingest files or the inbox…", "i: count report, bad lines to the quarantine", "ingest"),
+            ("Generate tool-use examples…", "G: from function definitions and scenario templates", "toolgen"),
             ("Apply auto-rules…", "o: approve/reject pending by thresholds (undoable)", "rules"),
             ("Find paraphrases (dedup)", "d: flag close paraphrases across all examples", "dedup"),
             ("Datasets: list, show, export", "D", "datasets"),
