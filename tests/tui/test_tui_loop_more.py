@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlmodel import select
 
 from lightdom_tui.db.models import ModelVersion
@@ -188,3 +189,31 @@ async def test_toolgen_from_the_curation_pane(workspace) -> None:  # noqa: ANN00
     with workspace.session() as session:
         examples = session.exec(select(Example).where(Example.source == "toolgen")).all()
     assert len(examples) == imported >= 8 and {e.task_type for e in examples} == {"tool_use"}
+
+
+@pytest.mark.slow
+async def test_training_form_exports_the_script_instead_of_training(workspace, tiny_model_dir, tmp_path) -> None:  # noqa: ANN001
+    """A folder in the form's 'export script to' writes the standalone script and its config and trains
+    nothing, as `lightdom train --export-script DIR` does."""
+    from lightdom_tui.db.models import TrainingRun
+    from tests.tui.test_tui_training_registry import prepare
+
+    prepare(workspace, tiny_model_dir)
+    out = tmp_path / "export"
+    app = create_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        app.screen.query_one("#form-base").value = "tiny"
+        app.screen.query_one("#form-preset").value = "tiny-cpu"
+        app.screen.query_one("#form-export_script").value = str(out)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert f"wrote {out / 'train.py'} and {out / 'config.json'}" in _messages(app)
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert config["method"] == "lora" and config["lora_r"] == 8 and json.dumps(config["base_model"])
+    assert "lightdom_tui" not in (out / "train.py").read_text(encoding="utf-8").replace("LightDom", "")
+    with workspace.session() as session:
+        assert session.exec(select(TrainingRun)).all() == []  # nothing trained

@@ -234,9 +234,26 @@ class TrainingPane(Pane):
             FormField("max_steps", "max steps", placeholder="empty = the preset's"),
             FormField("eval_steps", "eval every (steps)", placeholder="empty = the preset's"),
             FormField("save_steps", "save every (steps)", placeholder="empty = the preset's"),
+            FormField("export_script", "export script to", placeholder="a folder: write the script, don't train"),
         ]
         self.app.push_screen(FormScreen("start a training run", fields, preview=self._plan_line),
-                             lambda values: self._estimate(values) if values else None)
+                             lambda values: self._submitted(values) if values else None)
+
+    def _submitted(self, values: dict[str, str]) -> None:
+        folder = (values.get("export_script") or "").strip()
+        if folder:  # as `lightdom train --export-script DIR`: write it and stop
+            self._export_script(values, folder)
+        else:
+            self._estimate(values)
+
+    @work(thread=True, exclusive=True, group="train-estimate", name="export training script", exit_on_error=False)
+    def _export_script(self, values: dict[str, str], folder: str) -> None:
+        from pathlib import Path
+
+        from lightdom_tui.usecases.training import export_training_script, spec_from_form
+
+        exported = export_training_script(self.workspace, spec_from_form(values), Path(folder).expanduser())
+        self.post_message(Notice(f"wrote {exported.script} and {exported.config}"))
 
     def _plan_line(self, values: dict[str, str]) -> str:
         """The run's memory estimate and recipe, shown in the form before it is submitted (runs in a thread)."""
