@@ -217,3 +217,19 @@ async def test_training_form_exports_the_script_instead_of_training(workspace, t
     assert "lightdom_tui" not in (out / "train.py").read_text(encoding="utf-8").replace("LightDom", "")
     with workspace.session() as session:
         assert session.exec(select(TrainingRun)).all() == []  # nothing trained
+
+
+async def test_training_runs_table_stays_readable_at_80x24(workspace) -> None:  # noqa: ANN001
+    """At 80x24 the runs table shows run, status, preset and step whole (it takes the larger share)."""
+    from lightdom_tui.db.models import TrainingRun
+
+    with workspace.session() as session:
+        session.add(TrainingRun(status="completed", preset="tiny-cpu", method="lora", step=20, total_steps=20))
+    app = create_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        table = app.query_one("#runs")
+        assert table.row_count == 1
+        needed = sum(table.columns[key].get_render_width(table) for key in ("run", "status", "preset", "step"))
+        assert table.scrollable_content_region.width >= needed

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -67,6 +67,9 @@ def log_lines(detail: Any) -> list[str]:
     return lines
 
 
+NARROW_WIDTH = 100  # below this the runs table takes three fifths of the width, not two
+
+
 class TrainingPane(Pane):
     """Fine-tuning runs; the selected one is followed live."""
 
@@ -94,6 +97,10 @@ class TrainingPane(Pane):
                 log = Log(id="run-log", max_lines=LOG_LINES + 60)
                 log.border_title = "log"
                 yield log
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Narrow windows give the runs table more of the width, so run, status, preset and step stay whole."""
+        self.set_class(event.size.width < NARROW_WIDTH, "-narrow")
 
     def on_built(self) -> None:
         table = self.query_one("#runs", DataTable)
