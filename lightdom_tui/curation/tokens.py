@@ -7,6 +7,8 @@ of ``role\\ncontent`` (plus tool calls as JSON) and two special tokens for the c
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 from collections.abc import Callable
@@ -21,12 +23,17 @@ TEMPLATE_TOKENS_PER_MESSAGE = 2
 
 @contextmanager
 def _quiet_stderr():  # noqa: ANN202
-    """llama.cpp prints context warnings on fd 2 even with verbose=False."""
+    """llama.cpp prints context warnings on fd 2 even with verbose=False.
+
+    Its log callback may also print through ``sys.stderr`` (a captured stream when the
+    CLI runs in-process), so that is silenced too.
+    """
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        yield
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)

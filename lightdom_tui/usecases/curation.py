@@ -363,8 +363,11 @@ def apply_rules(ws: Workspace, spec: RulesSpec) -> Any:
 def export_dataset(ws: Workspace, ref: str, directory: Path, *, format: str = "openai",  # noqa: A002
                    per_task_type: bool = False, token_counts: bool = True) -> Any:
     """Write a dataset version as JSONL files with a manifest; ``token_counts`` with the base model's tokenizer."""
+    from lightdom_tui.curation.datasets import get_dataset
     from lightdom_tui.curation.export import export_dataset as export
 
+    with ws.session() as session:
+        get_dataset(session, ref)  # a wrong name is told before the tokenizer is loaded
     counter = base_token_counter(ws) if token_counts else None
     return export(ws, ref, directory, format=format, per_task_type=per_task_type, token_counter=counter)
 
