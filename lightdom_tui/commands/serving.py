@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from lightdom_tui.commands._common import JsonOpt, emit, err_console, home_option, workspace_from
+from lightdom_tui.safetext import markup_safe
 
 
 def register(app: typer.Typer) -> None:
@@ -211,7 +212,7 @@ def gateway_key_add(
 
     result = add_gateway_key(workspace_from(ctx), name)
     emit(result, json, lambda c: c.print(
-        f"gateway key [bold]{name}[/]: {result.key}\n(shown once; clients send it as 'Authorization: Bearer …')"))
+        f"gateway key [bold]{markup_safe(name)}[/]: {result.key}\n(shown once; clients send it as 'Authorization: Bearer …')"))
 
 
 def gateway_key_list(ctx: typer.Context, json: JsonOpt = False) -> None:
@@ -220,7 +221,7 @@ def gateway_key_list(ctx: typer.Context, json: JsonOpt = False) -> None:
 
     result = list_gateway_keys(workspace_from(ctx))
     emit(result, json,
-         lambda c: [c.print(f"{k.name}  {k.created_at}") for k in result.keys] or c.print("no keys"))
+         lambda c: [c.print(f"{markup_safe(k.name)}  {k.created_at}") for k in result.keys] or c.print("no keys"))
 
 
 def gateway_key_revoke(
@@ -232,4 +233,4 @@ def gateway_key_revoke(
     from lightdom_tui.usecases.serving import revoke_gateway_key
 
     result = revoke_gateway_key(workspace_from(ctx), name)
-    emit(result, json, lambda c: c.print(f"{name}: {'revoked' if result.revoked else 'no such key'}"))
+    emit(result, json, lambda c: c.print(f"{markup_safe(name)}: {'revoked' if result.revoked else 'no such key'}"))

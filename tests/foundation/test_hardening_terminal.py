@@ -85,6 +85,24 @@ def test_tui_curation_cells_carry_no_control_characters(hostile_example) -> None
     assert "[link=https://evil.example]go" in text  # segments are literal: markup stays visible text
 
 
+def test_tui_detail_panels_show_imported_names_as_text() -> None:
+    """Campaign node and dataset details are markup: names and task types from data stay literal."""
+    from lightdom_tui.tui.screens.datasets import detail_text
+    from lightdom_tui.tui.widgets.campaign.nodes import NodeRef, describe
+
+    hostile = "[link=https://evil.example]go[/link] \x1b]0;title\x07[/]"
+    node = Text.from_markup(describe(NodeRef("campaign", 1, "x"), {"name": hostile, "description": hostile,
+                                                             "status": "active"}))
+    assert node.plain.count("[link=https://evil.example]go[/link]") == 2 and not node.spans[1:]
+    assert not any(c in node.plain for c in FORBIDDEN)
+    dataset = Text.from_markup(detail_text({
+        "ref": "d@1", "id": 1, "created_at": "2026-11-30T00:00:00", "n_train": 1, "n_validation": 0,
+        "split": 0.8, "seed": 0, "manifest_hash": None, "rules": {"task_type": hostile},
+        "prompts": {hostile: {}}}))
+    assert dataset.plain.count("[link=https://evil.example]go[/link]") == 2
+    assert not any(c in dataset.plain for c in FORBIDDEN)
+
+
 KEY = "sk-" + "0123456789abcdef" * 2
 
 

@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from lightdom_tui.safetext import markup_safe
 from lightdom_tui.tui.screens.form import FormField, FormScreen
 from lightdom_tui.tui.widgets.pane import WorkerErrors
 from lightdom_tui.usecases import curation as uc
@@ -39,14 +40,14 @@ class DatasetExported(Message):
 
 
 def detail_text(data: dict[str, Any]) -> str:
-    """One version's facts, as `dataset show` gives them."""
-    lines = [f"[b]{data['ref']}[/b]  (id {data['id']})", f"created {data['created_at'][:19]}",
+    """One version's facts, as `dataset show` gives them (markup: values from data escaped)."""
+    lines = [f"[b]{markup_safe(data['ref'])}[/b]  (id {data['id']})", f"created {data['created_at'][:19]}",
              f"train {data['n_train']:,} · validation {data['n_validation']:,} · split {data['split']} · "
              f"seed {data['seed']}", f"manifest {data['manifest_hash'] or '–'}"]
     if data.get("rules"):
-        lines.append(f"rules {json.dumps(data['rules'], ensure_ascii=False)}")
-    if data.get("prompts"):
-        lines.append(f"prompts: {', '.join(sorted(data['prompts']))}")
+        lines.append(f"rules {markup_safe(json.dumps(data['rules'], ensure_ascii=False))}")
+    if data.get("prompts"):  # keyed by task type, which comes from imported data
+        lines.append(f"prompts: {markup_safe(', '.join(sorted(data['prompts'])))}")
     return "\n".join(lines)
 
 
