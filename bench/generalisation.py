@@ -247,11 +247,15 @@ class Steps:
         return self.done.get(name, {}).get("seconds")
 
 
-def default_train(home: Path, data: Path, steps: Steps) -> str:
-    """ingest → rules → dataset → `train` with no flags; returns the adapter version."""
+def user_dataset(home: Path, data: Path, steps: Steps) -> None:
+    """ingest → rules → dataset `user`: the user's data, shared by the default path and the plain recipe."""
     steps.run("ingest", lightdom, home, "ingest", str(data / "user_calls.jsonl"), "--json")
     steps.run("rules", lightdom, home, "rules", "apply", "--min-quality", "0.5", "--json")  # as `lightdom demo` does
     steps.run("dataset", lightdom, home, "dataset", "build", "user", "--json")
+
+
+def default_train(home: Path, steps: Steps) -> str:
+    """`train` with no flags on dataset `user`; returns the adapter version."""
     return steps.run("train", lightdom, home, "train", "--dataset", "user", "--json")["adapter_version"]
 
 
@@ -399,7 +403,9 @@ def main() -> None:
     rows: dict[str, Any] = {}
     results["rows"] = rows
     # Training first (CPU-heavy, no serving needed), then exports and held-out evaluations.
-    adapter = default_train(home, data, steps) if "default" in parts else None
+    if "default" in parts or "plain" in parts:
+        user_dataset(home, data, steps)
+    adapter = default_train(home, steps) if "default" in parts else None
     plain = steps.run("plain-train", plain_recipe, home, args.work) if "plain" in parts else None
     if "base" in parts:
         version = steps.run("base-version", base_in_user_wording, home)

@@ -69,6 +69,20 @@ class ShotIndex:
         return [self.shots[-neg] for _, neg in scored[:k]][::-1]
 
 
+def with_shots(messages: list[dict[str, Any]], topic: Any, index: ShotIndex, prompts: PromptConfig,
+               k: int) -> list[dict[str, Any]]:
+    """A stored conversation asked the way a version with memory is asked: the ``k`` remembered
+    examples nearest ``topic`` (never its own topic: leave-one-out when a dataset is its own
+    memory) inserted before its question, in ``prompts``' wording. Training and the in-training
+    task metric use it; serving renders the same turns through ``render_for_version``."""
+    if not isinstance(topic, str) or not topic.strip() or k <= 0:
+        return messages
+    shots = render_attribute_messages(topic, 1, None, prompts, shots=index.nearest(topic, k))[:-1]
+    system = 1 if messages and messages[0].get("role") == "system" else 0
+    earlier = shots[1:] if shots and shots[0].get("role") == "system" else shots
+    return [*messages[:system], *earlier, *messages[system:]]
+
+
 def dataset_shots(session: Any, dataset_id: int) -> list[Shot]:
     """The valid attribute examples of a dataset version (both splits: all of the user's curated data)."""
     from lightdom_tui.curation.datasets import dataset_rows  # lazy: curation stays out of serving's import

@@ -36,6 +36,7 @@ class LoopState:
     evals_without_improvement: int = 0
     train_seconds: float = 0.0
     train_cpu_seconds: float = 0.0  # process CPU time of the steps (robust to other load)
+    eval_seconds: float = 0.0  # wall time of the evals (the time budget counts them too)
     early_stopped: bool = False
 
 

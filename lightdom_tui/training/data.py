@@ -13,8 +13,11 @@ from typing import Any
 
 from sqlmodel import Session
 
+from lightdom_tui.db.jsoncol import loads
 from lightdom_tui.db.models import Dataset, Example
 from lightdom_tui.errors import LightdomError
+from lightdom_tui.fewshot import ShotIndex, dataset_shots, with_shots
+from lightdom_tui.prompts import ATTRIBUTE_TASK, PromptConfig, version_prompts
 from lightdom_tui.training.render import RenderedExample, apply_length_policy, render_example
 
 MAX_LISTED_ERRORS = 20
@@ -32,6 +35,7 @@ class SplitStats:
     render_errors: int = 0
     tokens: int = 0
     label_tokens: int = 0
+    remembered: int = 0  # examples trained with remembered examples before their question (fewshot_k)
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -59,8 +63,41 @@ def dataset_rows(session: Session, dataset_id: int, split: str) -> list[tuple[Ex
     return list(datasets.dataset_rows(session, dataset_id, split))
 
 
+@dataclass
+class TrainingMemory:
+    """A dataset version as its own memory (``fewshot_k``): each attribute example is trained the
+    way the version will be asked, with the ``k`` nearest *other* examples before its question."""
+
+    index: ShotIndex
+    prompts: PromptConfig
+    k: int
+
+    def render(self, tokenizer: Any, example: Example, messages: list[dict[str, Any]],
+               max_len: int) -> RenderedExample | None:
+        """The example with as many remembered examples (k, k-1, …, 1) as fit ``max_len``,
+        only its own answer labelled; None when it is no attribute example or none fit."""
+        topic = loads(example.metadata_json, {}).get("topic")
+        if example.task_type != ATTRIBUTE_TASK or not isinstance(topic, str) or not topic.strip():
+            return None
+        for k in range(self.k, 0, -1):
+            asked = with_shots(messages, topic, self.index, self.prompts, k)
+            rendered = render_example(tokenizer, asked, example_id=example.id, last_turn_only=True)
+            if len(rendered) <= max_len and rendered.n_label_tokens > 0:
+                return rendered
+        return None
+
+
+def training_memory(session: Session, dataset: Dataset, k: int) -> TrainingMemory | None:
+    """The memory a version trained on ``dataset`` with ``fewshot_k = k`` will be served with."""
+    if k <= 0:
+        return None
+    assert dataset.id is not None
+    return TrainingMemory(ShotIndex(dataset_shots(session, dataset.id)), version_prompts(dataset.prompts_json), k)
+
+
 def render_split(
-    tokenizer: Any, rows: list[tuple[Example, list[dict[str, Any]]]], max_len: int, policy: str
+    tokenizer: Any, rows: list[tuple[Example, list[dict[str, Any]]]], max_len: int, policy: str,
+    memory: TrainingMemory | None = None,
 ) -> tuple[list[RenderedExample], SplitStats]:
     """Render, mask and length-check one split; count everything left out."""
     stats = SplitStats(examples=len(rows))
@@ -68,7 +105,10 @@ def render_split(
     for example, messages in rows:
         reason = None
         try:
-            rendered = render_example(tokenizer, messages, example_id=example.id)
+            remembered = memory.render(tokenizer, example, messages, max_len) if memory else None
+            if remembered is not None:
+                stats.remembered += 1
+            rendered = remembered or render_example(tokenizer, messages, example_id=example.id)
         except LightdomError as exc:
             stats.render_errors += 1
             reason = str(exc)
@@ -95,11 +135,15 @@ def render_split(
     return kept, stats
 
 
-def prepare_data(session: Session, dataset: Dataset, tokenizer: Any, max_len: int, policy: str) -> PreparedData:
-    """Both splits of ``dataset`` rendered; refuses when nothing in train carries a label."""
+def prepare_data(session: Session, dataset: Dataset, tokenizer: Any, max_len: int, policy: str,
+                 fewshot_k: int = 0) -> PreparedData:
+    """Both splits of ``dataset`` rendered (with ``fewshot_k`` remembered examples before each
+    attribute question, as the version will be served); refuses when nothing in train carries a label."""
     assert dataset.id is not None
-    train, train_stats = render_split(tokenizer, dataset_rows(session, dataset.id, "train"), max_len, policy)
-    validation, val_stats = render_split(tokenizer, dataset_rows(session, dataset.id, "validation"), max_len, policy)
+    memory = training_memory(session, dataset, fewshot_k)
+    train, train_stats = render_split(tokenizer, dataset_rows(session, dataset.id, "train"), max_len, policy, memory)
+    validation, val_stats = render_split(tokenizer, dataset_rows(session, dataset.id, "validation"), max_len, policy,
+                                         memory)
     if train_stats.label_tokens == 0:
         raise LightdomError(
             f"dataset '{dataset.name}@{dataset.version}': no usable training examples "

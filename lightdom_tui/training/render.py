@@ -75,10 +75,14 @@ def assistant_char_spans(tokenizer: Any, messages: list[dict[str, Any]]) -> tupl
     return text, spans
 
 
-def render_example(tokenizer: Any, messages: list[dict[str, Any]], example_id: int | None = None) -> RenderedExample:
-    """Tokenise one conversation and label only its assistant turns (+ their closing token)."""
+def render_example(tokenizer: Any, messages: list[dict[str, Any]], example_id: int | None = None,
+                   last_turn_only: bool = False) -> RenderedExample:
+    """Tokenise one conversation and label only its assistant turns (+ their closing token);
+    ``last_turn_only``: only the final answer (earlier turns are remembered examples, context)."""
     prepared = prepare_messages(tokenizer, messages)
     text, spans = assistant_char_spans(tokenizer, prepared)
+    if last_turn_only:
+        spans = spans[-1:]
     encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     input_ids = list(encoding["input_ids"])
     labels = [IGNORE_INDEX] * len(input_ids)

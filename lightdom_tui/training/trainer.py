@@ -91,7 +91,8 @@ def plan_steps(workspace: Workspace, dataset: Dataset, config: TrainConfig, base
         n_train, tokens = session.exec(
             select(func.count(), func.avg(Example.token_count)).join(DatasetItem, DatasetItem.example_id == Example.id)
             .where(DatasetItem.dataset_id == dataset.id, DatasetItem.split == "train")).one()
-    per_example = min(float(tokens or 200) * 1.15, config.max_seq_len)  # + chat template tokens
+    # + chat template tokens; with memory each example also carries up to fewshot_k others
+    per_example = min(float(tokens or 200) * 1.15 * (1 + config.fewshot_k), config.max_seq_len)
     return plan_recipe(config, inspect_base(base.path), int(n_train or 0), per_example, device)
 
 
@@ -366,7 +367,7 @@ def _prepare(workspace: Workspace, run: TrainingRun, dataset: Dataset, config: T
     model, tokenizer = load_base(folder, dtype=dtype, quantize_4bit=config.method == "qlora", device=device)
     model = attach_lora(model, config)
     with workspace.session() as session:
-        data = prepare_data(session, dataset, tokenizer, config.max_seq_len, config.truncation)
+        data = prepare_data(session, dataset, tokenizer, config.max_seq_len, config.truncation, config.fewshot_k)
     return model, tokenizer, data, torch.device(device)
 
 
@@ -429,9 +430,12 @@ def _train_loop(
             grad_norm=grad_norm,
             tokens_per_sec=sum(b.n_tokens for b in batches) / max(elapsed, 1e-9),
         )
-        over_budget = bool(config.time_budget_s) and state.train_seconds >= config.time_budget_s
+        # The budget is the user's wall clock for the whole run: steps and evals.
+        over_budget = bool(config.time_budget_s) and state.train_seconds + state.eval_seconds >= config.time_budget_s
         if eval_plan is not None and (state.step % every == 0 or state.step == steps or over_budget):
+            eval_started = time.perf_counter()
             _eval_and_track(model, eval_plan, device, config, state, metrics, run_dir, tokenizer, task_items)
+            state.eval_seconds += time.perf_counter() - eval_started
             if metrics.task_score is not None:
                 _record_task_eval(workspace, run.id, state.step, metrics)
         emit(callbacks, "on_step", metrics)
@@ -462,34 +466,21 @@ def _task_items(workspace: Workspace, dataset: Dataset, config: TrainConfig) -> 
     """Validation prompts + reference names for the task metric (empty when the config has none)."""
     if not config.task_metric:
         return []
-    from lightdom_tui.training.data import dataset_rows
+    from lightdom_tui.fewshot import with_shots
+    from lightdom_tui.training.data import dataset_rows, training_memory
     from lightdom_tui.training.task_eval import attribute_items
 
     assert dataset.id is not None
     with workspace.session() as session:
         rows = dataset_rows(session, dataset.id, "validation")
         conversations = [messages for example, messages in rows if example.task_type == ATTRIBUTE_TASK]
-        if config.fewshot_k:  # ask the way the version will be served: its remembered examples first
-            from lightdom_tui.fewshot import ShotIndex, dataset_shots
-            from lightdom_tui.prompts import render_attribute_messages, version_prompts
-
-            index, prompts = ShotIndex(dataset_shots(session, dataset.id)), version_prompts(dataset.prompts_json)
+        memory = training_memory(session, dataset, config.fewshot_k)
+        if memory is not None:  # ask the way the version will be served: its remembered examples first
             topics = [loads(example.metadata_json, {}).get("topic") for example, _ in rows
                       if example.task_type == ATTRIBUTE_TASK]
-            conversations = [_with_shots(m, t, index, prompts, config.fewshot_k, render_attribute_messages)
+            conversations = [with_shots(m, t, memory.index, memory.prompts, memory.k)
                              for m, t in zip(conversations, topics, strict=True)]
     return attribute_items(conversations, config.task_eval_items)
-
-
-def _with_shots(messages: list[dict[str, Any]], topic: Any, index: Any, prompts: Any, k: int,
-                render: Any) -> list[dict[str, Any]]:
-    """A validation conversation with the remembered examples inserted before its question."""
-    if not isinstance(topic, str) or not topic.strip():
-        return messages
-    shots = render(topic, 1, None, prompts, shots=index.nearest(topic, k))[:-1]
-    system = 1 if messages and messages[0].get("role") == "system" else 0
-    earlier = shots[1:] if shots and shots[0].get("role") == "system" else shots
-    return [*messages[:system], *earlier, *messages[system:]]
 
 
 def _record_task_eval(workspace: Workspace, run_id: int, step: int, metrics: StepMetrics) -> None:
@@ -549,6 +540,7 @@ def _summary(state: LoopState, data: PreparedData, steps: int) -> dict[str, Any]
         "label_tokens_seen": state.label_tokens_seen,
         "train_seconds": round(state.train_seconds, 3),
         "train_cpu_seconds": round(state.train_cpu_seconds, 3),
+        "eval_seconds": round(state.eval_seconds, 3),
         "tokens_per_sec": round(state.tokens_seen / state.train_seconds, 1) if state.train_seconds else None,
         "best_eval_loss": state.best_eval_loss,
         "best_step": state.best_step,
@@ -561,6 +553,7 @@ def _summary(state: LoopState, data: PreparedData, steps: int) -> dict[str, Any]
         "dropped_too_long": train_stats.dropped_too_long + val_stats.dropped_too_long,
         "dropped_no_assistant": train_stats.dropped_no_assistant + val_stats.dropped_no_assistant,
         "render_errors": train_stats.render_errors + val_stats.render_errors,
+        "remembered": train_stats.remembered,  # train examples asked with their nearest others first
     }
 
 

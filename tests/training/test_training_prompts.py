@@ -140,3 +140,44 @@ def test_remembered_examples_are_the_nearest_topics_in_the_version_wording(works
     assert messages[-1]["content"] == TEMPLATE.format(topic="Veterinary clinic", count=4)
     plain = render_for_version(workspace, "Veterinary clinic", 4, None, version_prompts({}))
     assert len(plain) == 2  # a version without memory: just its prompt
+
+
+def test_training_with_memory_asks_each_example_the_way_it_is_served(workspace, tiny_tokenizer_dir) -> None:
+    """fewshot_k: a train example is its served request (the version's wording, its nearest *other*
+    calls first) followed by its own answer, and only that answer is learnt."""
+    from transformers import AutoTokenizer
+
+    from lightdom_tui.curation.datasets import build_dataset
+    from lightdom_tui.curation.examples import add_example
+    from lightdom_tui.fewshot import render_for_version
+    from lightdom_tui.training.data import dataset_rows, prepare_data
+    from lightdom_tui.training.render import IGNORE_INDEX
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    with workspace.session() as session:
+        for index, topic in enumerate(TOPICS):
+            add_example(session, user_chat(topic, 3 + index % 4), task_type="attribute_generation", source="log",
+                        status="approved", metadata={"topic": topic})
+    dataset = build_dataset(workspace, "user", split=0.7, seed=0)
+    with workspace.session() as session:
+        plain = prepare_data(session, dataset, tokenizer, 4096, "drop")
+        remembered = prepare_data(session, dataset, tokenizer, 4096, "drop", fewshot_k=2)
+        short = prepare_data(session, dataset, tokenizer, 400, "drop", fewshot_k=2)
+        asked = {example.id: (json.loads(example.metadata_json)["topic"],
+                              len(json.loads(messages[-1]["content"])["attributes"]))
+                 for example, messages in dataset_rows(session, dataset.id, "train")}
+    assert remembered.stats["train"].remembered == remembered.stats["train"].used == plain.stats["train"].used
+    recorded = version_prompts(dataset.prompts_json)
+    served_prompts = PromptConfig(recorded.system, recorded.user_template, 2, dataset.id)
+    for before, after in zip(plain.train, remembered.train, strict=True):
+        assert after.n_label_tokens == before.n_label_tokens  # only its own answer is labelled
+        first_label = next(i for i, label in enumerate(after.labels) if label != IGNORE_INDEX)
+        topic, count = asked[after.example_id]
+        served = render_for_version(workspace, topic, count, None, served_prompts)
+        assert len(served) == 6  # system, two remembered calls, the question
+        text = tokenizer.apply_chat_template(served, tokenize=False, add_generation_prompt=True)
+        assert tokenizer.decode(after.input_ids[:first_label]) == text
+    # Too long for max_seq_len with two (334-475 tokens here): one fewer, never a cut answer.
+    assert short.stats["train"].remembered == short.stats["train"].used and all(len(r) <= 400 for r in short.train)
+    assert any(len(a) < len(b) for a, b in zip(short.train, remembered.train, strict=True))
+    assert [r.n_label_tokens for r in short.train] == [r.n_label_tokens for r in plain.train]

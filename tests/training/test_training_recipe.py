@@ -25,7 +25,7 @@ def test_small_data_gets_more_epochs_up_to_the_cap_and_large_data_keeps_its_epoc
 def test_plan_shows_the_time_before_the_run_and_cuts_to_the_budget() -> None:
     config = get_preset("attributes-default").config
     plan = plan_recipe(config, SMOLLM2, n_train=320, tokens_per_example=220, device="cpu")
-    assert plan.steps == 150 and plan.eval_steps == 38 and not plan.budget_limited
+    assert plan.steps == 150 and plan.eval_steps == 50 and not plan.budget_limited
     assert 0 < plan.estimated_seconds <= config.time_budget_s and "150 optimizer steps" in plan.summary()
     tight = plan_recipe(config.with_overrides(time_budget_s=60), SMOLLM2, 320, 220, "cpu")
     assert tight.budget_limited and tight.steps < 150 and tight.estimated_seconds <= 60
