@@ -3,9 +3,9 @@
 Serving constrains llama.cpp with the attribute JSON schema capped at ``count`` items
 (``serving.attributes.request_schema``). transformers has no grammar sampler, so the
 closest feasible thing in the training process is: greedy decoding (serving's repeat
-penalty) from each validation example's own prompt, then the names read the way the
-grammar would have let them through: in answer order, as snake_case
-(``prompts.normalise_name``), duplicates dropped, at most ``count`` of them. Scored like
+penalty, over the last 64 generated tokens as llama.cpp applies it) from each validation
+example's own prompt, then the names read the way the grammar would have let them through:
+in answer order, as snake_case (``prompts.normalise_name``), duplicates dropped, at most ``count`` of them. Scored like
 ``registry.evaluation``: micro F1 of normalised names against the example's answer.
 Used to pick the best checkpoint by the task, not by loss.
 """
@@ -21,6 +21,10 @@ from lightdom_tui.prompts import normalise_name
 
 NAME_FIELD = re.compile(r'"name"\s*:\s*"([^"\\]{1,80})"')
 REPEAT_PENALTY = 1.1  # serving.attributes.REPEAT_PENALTY (not imported: serving stays out of training)
+# llama.cpp's penalty sampler (inference/decoder.py) sees the last 64 *generated* tokens; the
+# transformers option would penalise the whole prompt too, remembered examples included, and so
+# forbid copying a name from them: the in-training metric would not be the served one.
+PENALTY_LAST_N = 64
 TOKENS_PER_ATTRIBUTE = 40
 
 
@@ -87,9 +91,28 @@ def score(predictions: list[list[str]], references: list[list[str]], valid: int)
     return TaskScore(round(f1, 4), round(precision, 4), round(recall, 4), round(valid / n, 4), len(references))
 
 
+class RecentRepeatPenalty:
+    """A transformers logits processor: llama.cpp's repeat penalty over the last ``last_n``
+    tokens generated after ``prompt_len`` (the prompt itself is never penalised)."""
+
+    def __init__(self, penalty: float, prompt_len: int, last_n: int = PENALTY_LAST_N) -> None:
+        self.penalty, self.prompt_len, self.last_n = penalty, prompt_len, last_n
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        recent = input_ids[:, self.prompt_len:][:, -self.last_n:]
+        if recent.shape[1] == 0 or self.penalty == 1.0:
+            return scores
+        picked = torch.gather(scores, 1, recent)
+        picked = torch.where(picked < 0, picked * self.penalty, picked / self.penalty)
+        return scores.scatter(1, recent, picked)
+
+
 def name_f1(model: Any, tokenizer: Any, items: list[TaskItem], device: Any, batch_size: int = 8) -> TaskScore:
     """Greedy answers for ``items`` in batches (left-padded), scored by name F1."""
     import torch
+    from transformers import LogitsProcessorList
 
     model.eval()
     predictions: list[list[str]] = []
@@ -103,9 +126,10 @@ def name_f1(model: Any, tokenizer: Any, items: list[TaskItem], device: Any, batc
             texts = [tokenizer.apply_chat_template(i.prompt, tokenize=False, add_generation_prompt=True) for i in chunk]
             enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
             budget = TOKENS_PER_ATTRIBUTE * max(len(i.reference) for i in chunk) + 16
+            penalty = RecentRepeatPenalty(REPEAT_PENALTY, enc["input_ids"].shape[1])
             with torch.no_grad():
                 out = model.generate(**enc, max_new_tokens=budget, do_sample=False, use_cache=True,
-                                     repetition_penalty=REPEAT_PENALTY, pad_token_id=pad)
+                                     logits_processor=LogitsProcessorList([penalty]), pad_token_id=pad)
             for item, row in zip(chunk, out[:, enc["input_ids"].shape[1]:], strict=True):
                 text = tokenizer.decode(row, skip_special_tokens=True)
                 predictions.append(answer_names(text, len(item.reference)))

@@ -25,7 +25,7 @@ def test_small_data_gets_more_epochs_up_to_the_cap_and_large_data_keeps_its_epoc
 def test_plan_shows_the_time_before_the_run_and_cuts_to_the_budget() -> None:
     config = get_preset("attributes-default").config
     plan = plan_recipe(config, SMOLLM2, n_train=320, tokens_per_example=220, device="cpu")
-    assert plan.steps == 150 and plan.eval_steps == 50 and not plan.budget_limited
+    assert plan.steps == 150 and plan.eval_steps == 75 and not plan.budget_limited
     assert 0 < plan.estimated_seconds <= config.time_budget_s and "150 optimizer steps" in plan.summary()
     tight = plan_recipe(config.with_overrides(time_budget_s=60), SMOLLM2, 320, 220, "cpu")
     assert tight.budget_limited and tight.steps < 150 and tight.estimated_seconds <= 60
@@ -53,3 +53,16 @@ def test_task_metric_reads_names_the_way_the_grammar_lets_them_through() -> None
     assert len(items) == 1 and items[0].reference == ["a", "b"] and items[0].prompt == chats[0][:1]
     result = score([["a", "c"]], [["a", "b"]], valid=1)
     assert (result.precision, result.recall, result.f1, result.json_valid) == (0.5, 0.5, 0.5, 1.0)
+
+
+def test_task_metric_penalises_recent_generated_tokens_never_the_prompt() -> None:
+    import torch
+
+    from lightdom_tui.training.task_eval import RecentRepeatPenalty
+
+    prompt = [5, 6, 7]  # a remembered example's name tokens: copying them must stay free
+    scores = torch.tensor([[1.0, 2.0, -1.0, 0.5, 4.0, 3.0, 3.0, 3.0]])
+    fresh = RecentRepeatPenalty(2.0, prompt_len=3)(torch.tensor([prompt]), scores.clone())
+    assert torch.equal(fresh, scores)
+    after = RecentRepeatPenalty(2.0, prompt_len=3, last_n=2)(torch.tensor([prompt + [1, 2, 4]]), scores.clone())
+    assert after.tolist() == [[1.0, 2.0, -2.0, 0.5, 2.0, 3.0, 3.0, 3.0]]  # 2 and 4 penalised, 1 too old, 5-7 free
