@@ -26,6 +26,9 @@ FALLBACK_PRESET = "chat-default"
 # with adapters on the top 10 of 30 layers, one thread: ~80 GFLOP/s per CPU thread.
 CPU_FLOPS_PER_THREAD = 8.0e10
 CUDA_FLOPS = 2.0e13  # a conservative mid-range GPU at fp32/bf16 mixed utilisation
+# Greedy decoding runs at a small share of matmul throughput. Measured (bench/generalisation.py,
+# 2 threads): 24 answers with three remembered examples (~1,150-token prompts) took ~150 s.
+DECODE_OVERHEAD = 2.6
 
 
 def default_preset(task_types: list[str]) -> str:
@@ -90,22 +93,35 @@ def seconds_per_step(config: TrainConfig, shape: ModelShape, tokens_per_example:
     return flops_per_token * tokens / throughput
 
 
+def seconds_per_task_eval(config: TrainConfig, shape: ModelShape, tokens_per_example: float, device: str) -> float:
+    """Estimated wall seconds of one task-metric eval: ``task_eval_items`` greedy answers, each
+    a prompt of about ``tokens_per_example`` tokens and its answer decoded token by token,
+    which costs ``DECODE_OVERHEAD`` times its FLOPs (small batched steps, a growing cache)."""
+    if not config.task_metric:
+        return 0.0
+    throughput = CUDA_FLOPS if device == "cuda" else CPU_FLOPS_PER_THREAD * max(1, os.cpu_count() or 1) ** 0.7
+    return config.task_eval_items * tokens_per_example * 2 * shape.n_params * DECODE_OVERHEAD / throughput
+
+
 def plan_recipe(config: TrainConfig, shape: ModelShape, n_train: int, tokens_per_example: float,
                 device: str) -> RecipePlan:
-    """Steps (scaled to ``n_train`` examples), eval cadence and time estimate for ``config``."""
+    """Steps (scaled to ``n_train`` examples), eval cadence and time estimate for ``config``;
+    the time budget covers the steps and the task-metric evals."""
     if config.packing:
         n_batches = math.ceil(n_train * tokens_per_example / (config.max_seq_len * config.batch_size))
     else:
         n_batches = math.ceil(n_train / config.batch_size)
     steps, epochs = steps_for(config, n_batches)
     per_step = seconds_per_step(config, shape, tokens_per_example, device)
+    evals = config.evals_per_run if config.evals_per_run > 0 else math.ceil(steps / max(config.eval_steps, 1))
+    eval_seconds = evals * seconds_per_task_eval(config, shape, tokens_per_example, device)
     limited = False
-    if config.time_budget_s > 0 and config.max_steps <= 0 and steps * per_step > config.time_budget_s:
-        steps, limited = max(1, int(config.time_budget_s / per_step)), True
+    if config.time_budget_s > 0 and config.max_steps <= 0 and steps * per_step + eval_seconds > config.time_budget_s:
+        steps, limited = max(1, int(max(config.time_budget_s - eval_seconds, per_step) / per_step)), True
     per_epoch = max(n_batches, 1) / config.grad_accum
     eval_steps = eval_every(config, steps)
     return RecipePlan(steps=steps, epochs=steps / per_epoch, steps_per_epoch=per_epoch, eval_steps=eval_steps,
-                      estimated_seconds=steps * per_step, budget_limited=limited)
+                      estimated_seconds=steps * per_step + eval_seconds, budget_limited=limited)
 
 
 def eval_every(config: TrainConfig, steps: int) -> int:
