@@ -87,8 +87,13 @@ class AccessPolicy:
         kept: list[str] = []
         refused = 0
         folders: dict[str, tuple[bool, set[str]]] = {}  # parent → (inside, names of links in it)
+        sep = os.sep
         for match in matches:
-            parent, name = os.path.split(match)
+            # one C call instead of os.path.split (half this loop's time); it gives split's
+            # answer whenever the parent is non-empty and has no trailing separator
+            parent, _, name = match.rpartition(sep)
+            if not parent or parent.endswith(sep):  # '/x', 'x', 'a//x': split's own rules
+                parent, name = os.path.split(match)
             known = folders.get(parent)
             if known is None:
                 known = folders[parent] = (self.inside(os.path.realpath(parent)), _links(parent))
