@@ -187,7 +187,8 @@ def keys_show(
     from lightdom_tui.usecases.serving import show_remote_key
 
     result = show_remote_key(home_option(ctx), provider)
-    emit(result, json, lambda c: c.print(f"{provider}: {result.key or 'not set'} ({result.source or '-'})"))
+    emit(result, json, lambda c: c.print(f"{provider}: {result.key or 'not set'} ({result.source or '-'})"
+                                         + (f"; {markup_safe(result.problem)}" if result.problem else "")))
 
 
 def keys_delete(

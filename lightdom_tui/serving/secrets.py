@@ -2,6 +2,8 @@
 
 The keyring is asked in a worker thread with a timeout: a desktop keyring can
 block forever on a headless box (a locked Secret Service waiting for a prompt).
+A box with no usable keyring backend (keyring's ``fail`` backend, a headless server)
+simply has no key there: that is "not set", not an error.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from lightdom_tui.errors import LightdomError
@@ -41,7 +44,8 @@ def _with_timeout(call: Callable[[], T], what: str, timeout_s: float) -> T:
     if worker.is_alive():
         raise LightdomError(f"keyring: {what} did not answer within {timeout_s:.0f} s (locked keyring?)")
     if "error" in box:
-        raise LightdomError(f"keyring: {what} failed: {type(box['error']).__name__}: {box['error']}")
+        first_line = (str(box["error"]).strip().splitlines() or [""])[0][:200]
+        raise LightdomError(f"keyring: {what} failed ({type(box['error']).__name__}: {first_line})")
     return box["value"]
 
 
@@ -59,25 +63,51 @@ def env_var_for(provider: str, settings: ServingSettings | None = None) -> str:
     return f"{provider.upper().replace('-', '_')}_API_KEY"
 
 
+def _from_keyring(provider: str, timeout_s: float) -> str | None:
+    """``provider``'s key in the keyring; None when it holds none or no usable backend is installed."""
+    import keyring
+    from keyring.errors import NoKeyringError
+
+    def read() -> str | None:
+        try:
+            return keyring.get_password(SERVICE, provider)
+        except NoKeyringError:  # keyring's "fail" backend: nothing can be stored, so nothing is
+            return None
+
+    return _with_timeout(read, f"reading {provider!r}", timeout_s)
+
+
 def get_api_key(provider: str, settings: ServingSettings | None = None, *, timeout_s: float = KEYRING_TIMEOUT_S) -> str | None:
-    """The key for ``provider``: its env var, else the keyring; None when neither has one."""
+    """The key for ``provider``: its env var, else the keyring; None when neither has one.
+
+    A keyring that hangs or fails is a :class:`LightdomError` naming it (the key may be there).
+    """
     env_value = os.environ.get(env_var_for(provider, settings))
     if env_value:
         return env_value.strip()
-    import keyring
-
-    return _with_timeout(lambda: keyring.get_password(SERVICE, provider), f"reading {provider!r}", timeout_s)
+    return _from_keyring(provider, timeout_s)
 
 
-def key_source(provider: str, settings: ServingSettings | None = None) -> str | None:
-    """Where the key would come from: "env:NAME", "keyring" or None."""
+@dataclass
+class KeyLookup:
+    """Where ``provider``'s key was found: the key, "env:NAME" or "keyring", and why the keyring said nothing."""
+
+    key: str | None
+    source: str | None
+    problem: str | None = None  # e.g. the keyring did not answer in time
+
+
+def find_api_key(provider: str, settings: ServingSettings | None = None, *,
+                 timeout_s: float = KEYRING_TIMEOUT_S) -> KeyLookup:
+    """Like :func:`get_api_key`, for showing: a keyring that hangs or fails is "not set" plus the reason."""
     name = env_var_for(provider, settings)
     if os.environ.get(name):
-        return f"env:{name}"
-    import keyring
-
-    found = _with_timeout(lambda: keyring.get_password(SERVICE, provider), f"reading {provider!r}", KEYRING_TIMEOUT_S)
-    return "keyring" if found else None
+        return KeyLookup(os.environ[name].strip(), f"env:{name}")
+    try:
+        key = _from_keyring(provider, timeout_s)
+    except LightdomError as exc:
+        return KeyLookup(None, None, str(exc))
+    return KeyLookup(key, "keyring" if key else None)
 
 
 def set_api_key(provider: str, key: str, *, timeout_s: float = KEYRING_TIMEOUT_S) -> None:

@@ -154,6 +154,7 @@ class KeyInfo:
     set: bool
     key: str
     source: str | None
+    problem: str | None = None  # why the keyring could not be read (the key counts as not set)
 
 
 @dataclass
@@ -178,14 +179,14 @@ def show_remote_key(home: Path | None, provider: str) -> KeyInfo:
 
     Keys are per user, not per workspace: outside a workspace the default variable name is used.
     """
-    from lightdom_tui.serving.secrets import get_api_key, key_source, mask
+    from lightdom_tui.serving.secrets import find_api_key, mask
 
     try:
         settings = open_workspace(home).settings.serving
     except Exception:  # no (readable) workspace here: still show the user's key
         settings = None
-    key = get_api_key(provider, settings)
-    return KeyInfo(provider, bool(key), mask(key), key_source(provider, settings))
+    found = find_api_key(provider, settings)
+    return KeyInfo(provider, bool(found.key), mask(found.key), found.source, found.problem)
 
 
 def delete_remote_key(provider: str) -> DeletedKey:

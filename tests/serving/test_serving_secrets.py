@@ -66,7 +66,7 @@ def test_key_from_keyring_used_for_fallback_and_never_stored_printed_or_logged(
                                          "backend": "MemoryKeyring"}
     shown = runner.invoke(app, [*home, "keys", "show", "deepseek", "--json"])
     assert json.loads(shown.stdout) == {"provider": "deepseek", "set": True, "key": "…" + valid_key[-4:],
-                                        "source": "keyring"}
+                                        "source": "keyring", "problem": None}
 
     # A run that uses the key (local model broken → remote), and one that fails on the API side.
     broken = workspace.models_dir / "gguf" / "broken.gguf"
