@@ -44,6 +44,8 @@ class ServingSettings:
     local_timeout_s: float = 120.0  # gateway: a local answer slower than this falls back to the remote API
     log_sample_rate: float = 0.1  # gateway: share of calls copied (PII-scrubbed) into curation as pending
     remote_routes: list[str] = field(default_factory=list)  # gateway: "NAME=URL[#MODEL]" models served remotely
+    # gateway: "ROUTE=RATE" per route (the request's model: task:TYPE, version, alias, remote route); others log_sample_rate
+    log_sample_routes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -178,6 +180,26 @@ def _absolute_folder(item: str) -> str | None:
     return None if Path(item).expanduser().is_absolute() else "is not an absolute folder such as /data"
 
 
+def parse_route_rate(item: str) -> tuple[str, float]:
+    """``(route, rate)`` of a ``serving.log_sample_routes`` entry ``ROUTE=RATE``, or ValueError saying why not."""
+    route, _, text = item.rpartition("=")
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = math.nan
+    if not route.strip() or not 0.0 <= rate <= 1.0:
+        raise ValueError("is not ROUTE=RATE with RATE from 0 to 1, e.g. task:attribute_generation=0.5")
+    return route.strip(), rate
+
+
+def _route_rate(item: str) -> str | None:
+    try:
+        parse_route_rate(item)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _network(item: str) -> str | None:
     try:
         ipaddress.ip_network(item, strict=False)
@@ -190,6 +212,7 @@ def _network(item: str) -> str | None:
 ITEM_CHECKS: dict[str, Callable[[str], str | None]] = {
     "orchestration.allowed_paths": _absolute_folder,
     "orchestration.allowed_networks": _network,
+    "serving.log_sample_routes": _route_rate,
 }
 INT64 = (-(2**63), 2**63 - 1)
 MAX_TEXT = 4096

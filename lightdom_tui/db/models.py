@@ -302,6 +302,21 @@ class RequestLog(SQLModel, table=True):
     error: str | None = None
 
 
+class GatewayCall(SQLModel, table=True):
+    """A gateway call's conversation, kept so a verdict on it (``POST /v1/feedback``) works at any later time.
+
+    The facts of the call (version, arm, latency, tokens) are its ``RequestLog`` row.
+    """
+
+    call_id: str = Field(primary_key=True)  # the ``chatcmpl-…`` id the client got
+    request_log_id: int = Field(foreign_key="requestlog.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    model: str  # the name the client asked for (a version, alias, task route or remote route)
+    messages_json: str
+    answer_json: str | None = None  # the assistant message; None when the call failed
+    example_id: int | None = None  # its curation example once it has one (no FK: examples may be deleted)
+
+
 class ResponseCache(SQLModel, table=True):
     """Cached responses keyed on (model version, messages, params)."""
 

@@ -66,12 +66,16 @@ class Generation:
 
 
 class Job:
-    """A submitted request: its future and a cancel switch (a client that went away)."""
+    """A submitted request: its future and a cancel switch (a client that went away).
 
-    def __init__(self, request: GenerationRequest) -> None:
+    ``cancel`` lets the caller hold the switch before the job exists (a stream's client may
+    leave while the prompt is still being rendered).
+    """
+
+    def __init__(self, request: GenerationRequest, cancel: threading.Event | None = None) -> None:
         self.request = request
         self.future: Future[Generation] = Future()
-        self.cancelled = threading.Event()
+        self.cancelled = cancel if cancel is not None else threading.Event()
 
     def cancel(self) -> None:
         """Stop decoding this request at the next step."""
@@ -135,13 +139,16 @@ class BatchDecoder:
         self._thread.start()
 
     # -- public -------------------------------------------------------------------------------
-    def submit(self, request: GenerationRequest) -> Job:
-        """Queue ``request``; its future resolves to a :class:`Generation` (or raises)."""
+    def submit(self, request: GenerationRequest, cancel: threading.Event | None = None) -> Job:
+        """Queue ``request``; its future resolves to a :class:`Generation` (or raises).
+
+        Setting ``cancel`` stops it at the next step (finish reason "cancelled") and frees its sequence.
+        """
         if len(request.prompt_tokens) >= self.seq_ctx:
             raise LightdomError(
                 f"prompt of {len(request.prompt_tokens)} tokens does not fit the context of {self.seq_ctx} (serving.n_ctx)"
             )
-        job = Job(request)
+        job = Job(request, cancel)
         with self._cond:
             if self._died is not None:
                 raise _stopped(self._died)
@@ -160,6 +167,11 @@ class BatchDecoder:
         """Requests in flight or waiting."""
         with self._cond:
             return len(self._slots) + len(self._pending)
+
+    def decoding(self) -> int:
+        """Sequences being decoded now (of ``parallel``)."""
+        with self._cond:
+            return len(self._slots)
 
     def close(self) -> None:
         """Finish the requests in flight, then free the context (the weights stay with the caller)."""

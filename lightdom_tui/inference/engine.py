@@ -133,15 +133,19 @@ class LoadedModel:
         grammar: str | None = None,
         repeat_penalty: float = 1.0,
         on_text: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> Job:
-        """Queue one chat completion on this model; ``job.future`` gives the :class:`Generation`."""
+        """Queue one chat completion on this model; ``job.future`` gives the :class:`Generation`.
+
+        Setting ``cancel`` (a client that went away) stops its decoding at the next step.
+        """
         if self._closed:
             raise LightdomError(f"model '{self.version}' was unloaded; retry")
         request = GenerationRequest(
             prompt_tokens=self.render(messages), max_tokens=max_tokens, temperature=temperature, top_p=top_p,
             seed=seed, stop=list(stop or []), grammar=grammar, repeat_penalty=repeat_penalty, on_text=on_text,
         )
-        return self.decoder.submit(request)
+        return self.decoder.submit(request, cancel)
 
     def generate(self, messages: list[dict[str, Any]], **options: Any) -> Generation:
         """One chat completion, waiting for it."""
@@ -269,6 +273,11 @@ class EnginePool:
         """Versions currently loaded, least recently used first."""
         with self._lock:
             return list(self._models)
+
+    def decoding(self) -> dict[str, int]:
+        """Per loaded version, the sequences being decoded now."""
+        with self._lock:
+            return {version: model.decoder.decoding() for version, model in self._models.items()}
 
     def peaks(self) -> dict[str, int]:
         """Per loaded version, the most requests decoded together in one step so far."""

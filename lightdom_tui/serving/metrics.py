@@ -56,7 +56,7 @@ class Metrics:
             self.tokens[key + (("kind", "completion"),)] += completion_tokens
             if fallback:
                 self.fallbacks[key] += 1
-            if status != "ok":
+            if status == "error":  # a cancelled call (its client went away) is no error
                 self.errors[key] += 1
             counts = self.buckets.setdefault(key, [0] * (len(BUCKETS_S) + 1))
             for i, bound in enumerate(BUCKETS_S):
@@ -65,8 +65,8 @@ class Metrics:
             counts[-1] += 1
             self.latency_sum[key] += latency_s
 
-    def render(self, log_failures: int = 0) -> str:
-        """The exposition text."""
+    def render(self, log_failures: int = 0, decoding: dict[str, int] | None = None) -> str:
+        """The exposition text (``decoding``: per loaded version, the sequences being decoded now)."""
         lines: list[str] = []
         with self._lock:
             for name, kind, help_text, values in (
@@ -88,5 +88,9 @@ class Metrics:
             lines += ["# HELP lightdom_in_flight Requests being answered now.", "# TYPE lightdom_in_flight gauge",
                       f"lightdom_in_flight {self.in_flight}",
                       "# HELP lightdom_log_failures_total Calls answered but not logged (locked database, full disk).",
-                      "# TYPE lightdom_log_failures_total counter", f"lightdom_log_failures_total {log_failures}"]
+                      "# TYPE lightdom_log_failures_total counter", f"lightdom_log_failures_total {log_failures}",
+                      "# HELP lightdom_decoding_sequences Sequences in the loaded model's batch now.",
+                      "# TYPE lightdom_decoding_sequences gauge"]
+            lines += [f"lightdom_decoding_sequences{_render(_labels(version=version))} {count}"
+                      for version, count in sorted((decoding or {}).items())]
         return "\n".join(lines) + "\n"

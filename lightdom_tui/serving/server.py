@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import json
 import queue
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from concurrent.futures import CancelledError as FutureCancelled
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from lightdom_tui.errors import LightdomError
 from lightdom_tui.inference.constrained import complete_untruncated
 from lightdom_tui.inference.engine import ChatReply
-from lightdom_tui.serving.calllog import CallLogger, CallRecord
+from lightdom_tui.serving.calllog import CANCELLED, CallLogger, CallRecord
 from lightdom_tui.serving.gatewaykeys import check_key, is_loopback, keys_stamp, load_keys
 from lightdom_tui.serving.metrics import Metrics
 from lightdom_tui.serving.openai_chat import (
@@ -50,6 +52,7 @@ from lightdom_tui.workspace import Workspace
 HOST = "127.0.0.1"
 USER_HEADER = "x-lightdom-user"
 OPENAI_DEFAULT_TEMPERATURE = 1.0
+STREAM_TICK_S = 0.25  # a stream waiting for its next token looks this often whether its client is still there
 
 
 class GatewayError(LightdomError):
@@ -58,6 +61,14 @@ class GatewayError(LightdomError):
     def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
         super().__init__(message)
         self.status, self.kind = status, kind
+
+
+class ClientGone(LightdomError):
+    """The client of a streamed call went away; its decoding was stopped (no fallback, nothing to answer)."""
+
+    def __init__(self, message: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
+        super().__init__(message)
+        self.prompt_tokens, self.completion_tokens = prompt_tokens, completion_tokens  # spent before it stopped
 
 
 @dataclass
@@ -124,12 +135,15 @@ class Gateway:
             raise GatewayError(400, str(exc)) from None
         return messages, grammar, request.schema
 
-    def _local(self, target: Target, request: ChatRequest, on_text: Any = None) -> Answer:
+    def _local(self, target: Target, request: ChatRequest, on_text: Any = None,
+               cancel: threading.Event | None = None) -> Answer:
         """Decode on the local model.
 
         A constrained answer cut off by the gateway's own cap follows the core's truncation
         policy (asked again with more room, never half-parsed); a cap the client set is the
         client's: the answer comes back with ``finish_reason`` "length", as OpenAI does.
+        Setting ``cancel`` (a streamed call's client went away) stops the decoding and frees
+        its sequence for other requests; the call ends in :class:`ClientGone`.
         """
         if target.path is None:
             raise LightdomError(target.note or "no local model")
@@ -144,13 +158,18 @@ class Gateway:
         def call(cap: int) -> ChatReply:
             job = model.submit(messages, max_tokens=cap, temperature=temperature, top_p=request.top_p or 0.95,
                                seed=request.seed, stop=request.stop, grammar=grammar, on_text=stream_to,
-                               repeat_penalty=request.repeat_penalty)
+                               repeat_penalty=request.repeat_penalty, cancel=cancel)
             try:
                 generation = job.future.result(timeout=settings.local_timeout_s)
             except FutureTimeout:
                 job.cancel()
                 raise LightdomError(f"no local answer within {settings.local_timeout_s:g} s") from None
+            except FutureCancelled:  # cancelled before it was admitted
+                raise ClientGone(f"{CANCELLED} the client disconnected before decoding began") from None
             spent["completion"] += generation.completion_tokens
+            if generation.finish_reason == "cancelled":
+                raise ClientGone(f"{CANCELLED} the client disconnected after {spent['completion']} tokens",
+                                 generation.prompt_tokens, spent["completion"])
             return ChatReply(generation.text, generation.finish_reason, generation.prompt_tokens,
                              generation.completion_tokens, generation.confidence)
 
@@ -187,8 +206,9 @@ class Gateway:
         return Answer(message, choice.get("finish_reason") or "stop", int(usage.get("prompt_tokens") or 0),
                       int(usage.get("completion_tokens") or 0), "remote", data.get("model") or model)
 
-    def answer(self, target: Target, request: ChatRequest, on_text: Any = None) -> tuple[Answer, str | None]:
-        """(answer, local error that caused a fallback)."""
+    def answer(self, target: Target, request: ChatRequest, on_text: Any = None,
+               cancel: threading.Event | None = None) -> tuple[Answer, str | None]:
+        """(answer, local error that caused a fallback); ``cancel`` as in :meth:`_local`."""
         settings = self.ws.settings.serving
         if target.engine == "remote":
             try:
@@ -198,8 +218,8 @@ class Gateway:
                 raise GatewayError(502, f"route {target.model!r}: {exc}", "server_error") from None
             return answer, None
         try:
-            return self._local(target, request, on_text), None
-        except GatewayError:
+            return self._local(target, request, on_text, cancel), None
+        except (GatewayError, ClientGone):
             raise
         except Exception as exc:  # any local failure may fall back; the reason is logged
             local_error = str(exc) or type(exc).__name__
@@ -222,7 +242,8 @@ class Gateway:
         return target
 
     def _record(self, call_id: str, target: Target, request: ChatRequest, started: float, answer: Answer | None,
-                local_error: str | None, error: str | None = None) -> None:
+                local_error: str | None, error: str | None = None, *, gone: ClientGone | None = None) -> None:
+        """Count the call in the metrics and queue its log line (``gone``: cancelled, no failure of the model)."""
         latency = (time.perf_counter() - started) * 1000
         engine = answer.engine if answer else ("remote" if target.engine == "remote" else "local")
         record = CallRecord(
@@ -231,14 +252,15 @@ class Gateway:
             version=target.version if engine == "local" else (answer.model if answer else target.remote_model),
             version_id=target.version_id if engine == "local" else None, deployment_id=target.deployment_id,
             ab_test_id=target.ab_test_id, arm=target.arm, request_key=target.request_key,
-            prompt_tokens=answer.prompt_tokens if answer else 0,
-            completion_tokens=answer.completion_tokens if answer else 0,
+            prompt_tokens=answer.prompt_tokens if answer else gone.prompt_tokens if gone else 0,
+            completion_tokens=answer.completion_tokens if answer else gone.completion_tokens if gone else 0,
             finish_reason=answer.finish_reason if answer else None, confidence=answer.confidence if answer else None,
-            fallback=local_error is not None and answer is not None, success=answer is not None,
-            error=error or local_error,
+            fallback=local_error is not None and answer is not None, success=answer is not None or gone is not None,
+            error=error or local_error, cancelled=gone is not None,
         )
+        status = "ok" if answer else "cancelled" if gone else "error"
         self.metrics.observe(version=record.version, arm=target.arm, engine=engine,
-                             status="ok" if answer else "error", latency_s=latency / 1000,
+                             status=status, latency_s=latency / 1000,
                              prompt_tokens=record.prompt_tokens, completion_tokens=record.completion_tokens,
                              fallback=record.fallback)
         self.log.submit(record)
@@ -261,21 +283,28 @@ class Gateway:
                                answer.prompt_tokens, answer.completion_tokens)
         return body, provenance(target, answer.engine)
 
-    def stream(self, request: ChatRequest, user_header: str | None) -> tuple[Iterator[str], dict[str, str]]:
-        """A streamed chat completion as SSE lines (the target is resolved before the first byte)."""
+    def stream(self, request: ChatRequest, user_header: str | None) -> tuple[Iterator[str | None], dict[str, str]]:
+        """A streamed chat completion as SSE lines (the target is resolved before the first byte).
+
+        The iterator yields None while it waits for the next token, so its reader can notice a
+        client that went away; closing the iterator early stops the decoding (see :func:`_sse`).
+        """
         started = time.perf_counter()
         call_id = f"chatcmpl-{uuid.uuid4().hex}"
         target = self._target(request, user_header)
         return self._stream(call_id, target, request, started), provenance(target, target.engine)
 
-    def _stream(self, call_id: str, target: Target, request: ChatRequest, started: float) -> Iterator[str]:
-        import threading
-
+    def _stream(self, call_id: str, target: Target, request: ChatRequest, started: float) -> Iterator[str | None]:
         deltas: queue.Queue[tuple[str, Any]] = queue.Queue()
+        gone = threading.Event()  # set when the stream is closed before its end: the client went away
 
-        def work() -> None:  # decodes and logs even when the client goes away mid-stream
+        def work() -> None:  # decodes, then logs the call (a cancelled one too)
             try:
-                answer, local_error = self.answer(target, request, on_text=lambda text: deltas.put(("text", text)))
+                answer, local_error = self.answer(target, request, on_text=lambda text: deltas.put(("text", text)),
+                                                  cancel=gone)
+            except ClientGone as exc:
+                self._record(call_id, target, request, started, None, None, str(exc), gone=exc)
+                return
             except Exception as exc:  # delivered to the stream as an error event
                 self._record(call_id, target, request, started, None, None, str(exc))
                 deltas.put(("error", exc))
@@ -284,10 +313,21 @@ class Gateway:
             deltas.put(("done", answer))
 
         threading.Thread(target=work, name="lightdom-stream", daemon=True).start()
+        try:
+            yield from self._sse_lines(call_id, target, request, deltas)
+        finally:
+            gone.set()  # after the last line this changes nothing; before it, the decoding stops
+
+    def _sse_lines(self, call_id: str, target: Target, request: ChatRequest,
+                   deltas: queue.Queue[tuple[str, Any]]) -> Iterator[str | None]:
         yield chunk(call_id, target.model, {"role": "assistant", "content": ""})
         sent = ""
         while True:
-            kind, value = deltas.get()
+            try:
+                kind, value = deltas.get(timeout=STREAM_TICK_S)
+            except queue.Empty:
+                yield None  # nothing new: the reader may look whether the client is still there
+                continue
             if kind == "text":
                 sent += value
                 yield chunk(call_id, target.model, {"content": value})
@@ -330,6 +370,46 @@ def _error(status: int, message: str, kind: str = "invalid_request_error") -> JS
     return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": None}}, status_code=status)
 
 
+async def _sse(lines: Iterator[str | None]) -> AsyncIterator[str]:
+    """The SSE lines of :meth:`Gateway.stream`, each fetched off the event loop.
+
+    When the client goes away, Starlette cancels the response while this waits for a line;
+    ``finally`` then closes ``lines``, which stops the call's decoding and frees its sequence.
+    """
+    end = object()
+    try:
+        while True:
+            line = await run_in_threadpool(next, lines, end)
+            if line is end:
+                return
+            if line is not None:
+                yield line  # type: ignore[misc]
+    finally:
+        lines.close()  # type: ignore[attr-defined]
+
+
+class _Authenticate:
+    """Refuses requests without a valid gateway key (off loopback); ``/health`` stays open.
+
+    Plain ASGI: Starlette's ``@app.middleware("http")`` runs the endpoint behind a memory
+    stream that hides the client's disconnect from a streamed response (measured: a dropped
+    stream decoded to its end), so :func:`_sse` never learned that the client had gone.
+    """
+
+    def __init__(self, app: Any, gateway: Gateway) -> None:
+        self.app, self.gateway = app, gateway
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] != "/health":
+            header = dict(scope["headers"]).get(b"authorization")
+            if not self.gateway.authorised(header.decode("latin-1") if header is not None else None):
+                refusal = _error(401, "missing or invalid gateway API key (Authorization: Bearer …)",
+                                 "authentication_error")
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 async def _json_body(request: Request) -> Any:
     try:
         return await request.json()
@@ -348,19 +428,17 @@ def build_app(ws: Workspace, host: str = HOST) -> FastAPI:
     app = FastAPI(title="LightDom gateway", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.gateway = gateway
 
-    @app.middleware("http")
-    async def authenticate(request: Request, call_next: Any) -> Any:
-        if request.url.path != "/health" and not gateway.authorised(request.headers.get("authorization")):
-            return _error(401, "missing or invalid gateway API key (Authorization: Bearer …)", "authentication_error")
-        return await call_next(request)
+    app.add_middleware(_Authenticate, gateway=gateway)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "loaded": gateway.pool.loaded(), "peak_parallel": gateway.pool.peaks()}
+        return {"status": "ok", "loaded": gateway.pool.loaded(), "peak_parallel": gateway.pool.peaks(),
+                "decoding": gateway.pool.decoding()}
 
     @app.get("/metrics")
     def metrics() -> Any:
-        return PlainTextResponse(gateway.metrics.render(gateway.log.failures), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(gateway.metrics.render(gateway.log.failures, gateway.pool.decoding()),
+                                 media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:
@@ -373,7 +451,7 @@ def build_app(ws: Workspace, host: str = HOST) -> FastAPI:
             user = request.headers.get(USER_HEADER)
             if parsed.stream:
                 stream, headers = await run_in_threadpool(gateway.stream, parsed, user)
-                return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+                return StreamingResponse(_sse(stream), media_type="text/event-stream", headers=headers)
             body, headers = await run_in_threadpool(gateway.complete, parsed, user)
             return JSONResponse(body, headers=headers)
         except RequestError as exc:

@@ -193,8 +193,9 @@ def stop_gateway(process: Any) -> None:
 @pytest.fixture(scope="session")
 def gateway(tmp_path_factory, embedded_gguf):  # noqa: ANN001, ANN201
     """One running gateway for the session: a workspace with the embedded base, a second GGUF
-    version ``v2``, a damaged GGUF ``broken``, every call sampled into curation, and a real
-    OpenAI-compatible server on 127.0.0.1 as its remote fallback and as the ``cluster`` route."""
+    version ``v2``, a damaged GGUF ``broken``, every call sampled into curation but those asking
+    for ``v2`` by name, and a real OpenAI-compatible server on 127.0.0.1 as its remote fallback
+    and as the ``cluster`` route."""
     from lightdom_tui.bootstrap import register_embedded_model
     from lightdom_tui.registry.versions import register_version
     from lightdom_tui.workspace import create_workspace
@@ -216,6 +217,7 @@ def gateway(tmp_path_factory, embedded_gguf):  # noqa: ANN001, ANN201
     serving = ws.settings.serving
     serving.n_threads, serving.n_ctx, serving.parallel = 2, 1024, 4
     serving.log_sample_rate = 1.0
+    serving.log_sample_routes = ["v2=0"]  # calls that ask for "v2" by name are not sampled
     serving.remote_base_url, serving.remote_timeout_s, serving.remote_retries = remote_url, 5.0, 0
     serving.remote_routes = [f"cluster={remote_url}#big-model"]
     ws.settings.monitoring.check_every = 0

@@ -83,3 +83,14 @@ def test_remote_routes_are_parsed_or_named():
     assert routes["cluster"].model == "Qwen2.5-7B" and routes["small"].model == "small"
     with pytest.raises(LightdomError, match=r"serving.remote_routes\[0\]"):
         remote_routes(["no-url"])
+
+
+def test_sample_rates_per_route_default_to_the_global_one():
+    from lightdom_tui.serving.calllog import sample_rate
+    from lightdom_tui.settings import ServingSettings, Settings, update_setting
+
+    serving = ServingSettings(log_sample_rate=0.2, log_sample_routes=["task:attribute_generation=1", "cluster=0.0"])
+    assert sample_rate(serving, "task:attribute_generation") == 1.0 and sample_rate(serving, "cluster") == 0.0
+    assert sample_rate(serving, "smollm2-135m-instruct") == 0.2
+    with pytest.raises(LightdomError, match=r"serving.log_sample_routes.*'cluster=2' is not ROUTE=RATE"):
+        update_setting(Settings(), "serving.log_sample_routes", '["cluster=2"]')
