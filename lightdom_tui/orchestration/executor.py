@@ -20,7 +20,6 @@ Nothing waits without a bound: fetches have deadlines, the loop polls with timeo
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import threading
@@ -117,8 +116,7 @@ def _sources(policy: AccessPolicy, service: Service, config: dict[str, Any]) -> 
             except LightdomError as exc:
                 refused.append(f"{exc}; skipped")
                 continue
-            matches = sorted(glob.glob(str(policy.absolute(pattern)), recursive=True))  # a folder is a page error later
-            kept, outside = policy.allowed_files(matches)
+            kept, outside = policy.matching_files(pattern)  # a folder matched is a page error later
             if outside:
                 refused.append(f"{where} {pattern!r}: {outside} match(es) lead outside the workspace and the "
                                f"allowed folders (links); skipped")

@@ -7,6 +7,7 @@ public host: it is the only address the test allows).
 
 from __future__ import annotations
 
+import glob
 import json
 import re
 import threading
@@ -160,6 +161,31 @@ def test_a_run_reads_and_writes_only_inside_the_workspace(bare, tmp_path):
     assert "running" not in statuses
     with pytest.raises(LightdomError, match="outside the workspace"):
         read_rows(ws.root, f"jsonl:{outside / 'secret.html'}", ds2.id, "leak")
+
+
+def test_a_files_pattern_finds_what_glob_finds_and_keeps_what_the_policy_allows(bare):
+    """One listing for ``folder/*.html`` must agree with glob plus the per-folder link check."""
+    ws, outside = bare
+    pages = ws.root / "pages"
+    (pages / "sub").mkdir(parents=True)
+    for name in ("a.html", "b.html", "page1.html", "page2.htm", ".hidden.html", "sub/c.html", "x[1].html"):
+        (pages / name).write_text("<title>t</title>")
+    (pages / "folder.html").mkdir()  # glob matches a folder too (a page error later)
+    (pages / "out.html").symlink_to(outside / "secret.html")  # leads outside
+    (pages / "in.html").symlink_to(pages / "a.html")  # a link that stays inside
+    (pages / "gone.html").symlink_to(pages / "missing.html")  # dangling: glob lists it too
+    policy = load_policy(ws.root)
+    patterns = ["pages/*.html", "pages/*", "pages/.*", "pages/page?.htm*", "pages/[ab].html", "pages/x[[]1].html",
+                str(pages / "*.html"), "pages/**/*.html", "pages/*/c.html", "pages/a.html", "nowhere/*.html",
+                str(outside / "*.html")]
+    for pattern in patterns:
+        expected = policy.allowed_files(sorted(glob.glob(str(policy.absolute(pattern)), recursive=True)))
+        assert policy.matching_files(pattern) == expected, pattern
+    kept, refused = policy.matching_files("pages/*.html")
+    assert [Path(p).name for p in kept] == ["a.html", "b.html", "folder.html", "gone.html", "in.html",
+                                            "page1.html", "x[1].html"]
+    assert refused == 1  # out.html
+    assert policy.matching_files(str(outside / "*.html")) == ([], 1)
 
 
 # --------------------------------------------------------------------------- fetches
