@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,23 +74,33 @@ def resolve_base(workspace: Workspace, ref: str | int | Path) -> BaseModelRef:
     return BaseModelRef(path=path, is_gguf=path.is_file() and path.suffix == ".gguf", version=version)
 
 
-def gguf_architecture(path: Path) -> str:
-    """``general.architecture`` of a GGUF file (read from its header, weights untouched)."""
+def _gguf_reader(path: Path) -> Any:
     from gguf import GGUFReader
 
     try:
-        reader = GGUFReader(str(path))
+        return GGUFReader(str(path))
     except Exception as exc:  # gguf raises ValueError/struct errors on garbage
         raise LightdomError(f"base model {path}: not a readable GGUF file ({exc})") from exc
+
+
+def _architecture(reader: Any, path: Path) -> str:
     field = reader.fields.get("general.architecture")
     if field is None:
         raise LightdomError(f"base model {path}: GGUF has no general.architecture")
     return bytes(field.parts[field.data[0]]).decode()
 
 
+def gguf_architecture(path: Path) -> str:
+    """``general.architecture`` of a GGUF file (read from its header, weights untouched)."""
+    return _architecture(_gguf_reader(path), path)
+
+
 def check_gguf_supported(path: Path) -> str:
     """The GGUF's architecture, or a clear error when we can't train on it."""
-    arch = gguf_architecture(path)
+    return _supported(path, gguf_architecture(path))
+
+
+def _supported(path: Path, arch: str) -> str:
     if arch not in SUPPORTED_ARCHITECTURES:
         raise LightdomError(
             f"base model {path}: GGUF architecture '{arch}' is not supported for training "
@@ -115,10 +126,16 @@ def inspect_base(path: Path) -> ModelShape:
             vocab=int(cfg["vocab_size"]),
             tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
         )
-    from gguf import GGUFReader
+    stat = path.stat()
+    return replace(_gguf_shape(str(path.resolve()), stat.st_mtime_ns, stat.st_size))  # a copy: callers own it
 
-    arch = check_gguf_supported(path)
-    reader = GGUFReader(str(path))
+
+@lru_cache(maxsize=8)
+def _gguf_shape(path_text: str, mtime_ns: int, size: int) -> ModelShape:
+    """A GGUF's dimensions, read once per file version: GGUFReader parses every metadata field (SmolLM2's
+    49k-token vocabulary took 7 s a read on a busy 2-core box) and the training form's plan asks on each edit."""
+    reader = _gguf_reader(Path(path_text))
+    arch = _supported(Path(path_text), _architecture(reader, Path(path_text)))
 
     def scalar(key: str) -> int:
         field = reader.fields[f"{arch}.{key}"]
