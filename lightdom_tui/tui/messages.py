@@ -108,11 +108,14 @@ class RunsLoaded(Snapshot):
 
 
 class TrainingPlanned(Message):
-    """The pre-check of a run the user asked for (``usecases.training.TrainingPlan``)."""
+    """The pre-check of a run the user asked for (``usecases.training.TrainingPlan``) and how it is to be
+    launched: in this process, or through ``accelerate launch`` with ``processes`` (None: one per GPU)."""
 
-    def __init__(self, plan: Any) -> None:
+    def __init__(self, plan: Any, *, accelerate: bool = False, processes: int | None = None) -> None:
         super().__init__()
         self.plan = plan
+        self.accelerate = accelerate
+        self.processes = processes
 
 
 class TrainingFinished(Message):

@@ -1,5 +1,6 @@
-"""Training runs pane: runs with status, start (with a memory estimate), live progress and loss plot,
-tokens/s, cancel and resume, log tail."""
+"""Training runs pane: runs with status, start (with the recipe plan and a memory estimate; in this process or
+through accelerate launch), live progress, loss plot and validation name F1, tokens/s, cancel and resume, log
+tail."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Log, ProgressBar, Static
 
+from lightdom_tui.errors import LightdomError
 from lightdom_tui.safetext import markup_safe
 from lightdom_tui.tui.messages import (
     DataChanged,
@@ -25,9 +27,13 @@ from lightdom_tui.tui.messages import (
 from lightdom_tui.tui.screens.form import FormField, FormScreen
 from lightdom_tui.tui.widgets.pane import Pane
 from lightdom_tui.tui.widgets.training.plot import LossPlot
+from lightdom_tui.tui.widgets.training.scores import plan_line, score_line
 
 POLL_S = 1.0
 LOG_LINES = 200
+ACCELERATE = "accelerate launch"  # `lightdom train --accelerate`: a written accelerate config, then the launch
+LAUNCHES = ("this process", ACCELERATE)
+ACCELERATE_LIST_S = 3.0  # list the runs again once the launch has recorded its run
 
 
 class MetricsUpdated(Message):
@@ -120,7 +126,8 @@ class TrainingPane(Pane):
 
     def palette_commands(self) -> list[tuple[str, str, str]]:
         return [
-            ("Start a training run…", "n: dataset, base, preset; memory estimate first", "start"),
+            ("Start a training run…", "n: dataset, base, preset, hyper-parameters, accelerate launch or script "
+             "export; the plan and memory estimate first", "start"),
             ("Cancel the selected run", "c", "cancel"),
             ("Resume the selected run", "r: from its last checkpoint", "resume"),
         ]
@@ -168,11 +175,15 @@ class TrainingPane(Pane):
         last = detail.metrics[-1] if detail.metrics else {}
         evals = [m for m in detail.metrics if m.get("eval_loss") is not None]
         total = detail.total_steps or max(detail.step, 1)
-        self.query_one("#run-stats", Static).update(
+        stats = [
             f"[b]run #{detail.id}[/b] {detail.status}  step {detail.step}/{detail.total_steps or '?'}  "
             f"loss {_fmt(last.get('loss'))}  eval {_fmt(evals[-1]['eval_loss'] if evals else None)}  "
-            f"tok/s {_fmt(last.get('tokens_per_sec'), '.0f')}" + (f"\n[red]{markup_safe(detail.error)}[/red]" if detail.error else "")
-        )
+            f"tok/s {_fmt(last.get('tokens_per_sec'), '.0f')}",
+            plan_line(detail.config, detail.status, detail.step),  # the recipe's time estimate
+            score_line(detail.config),  # validation name F1 per eval, as the trainer records it
+            f"[red]{markup_safe(detail.error)}[/red]" if detail.error else None,
+        ]
+        self.query_one("#run-stats", Static).update("\n".join(line for line in stats if line))
         self.query_one("#run-progress", ProgressBar).update(total=total, progress=detail.step)
         self.query_one(LossPlot).update_points(detail.id, detail.metrics)
         lines = log_lines(detail)
@@ -193,7 +204,7 @@ class TrainingPane(Pane):
 
     def on_training_planned(self, message: TrainingPlanned) -> None:
         message.stop()
-        self._confirm_start(message.plan)
+        self._confirm_start(message.plan, message.accelerate, message.processes)
 
     def on_training_finished(self, message: TrainingFinished) -> None:
         """A run ended: say so (with the export command), then the refresh bus updates every pane."""
@@ -241,6 +252,8 @@ class TrainingPane(Pane):
             FormField("max_steps", "max steps", placeholder="empty = the preset's"),
             FormField("eval_steps", "eval every (steps)", placeholder="empty = the preset's"),
             FormField("save_steps", "save every (steps)", placeholder="empty = the preset's"),
+            FormField("launch", "launch", LAUNCHES[0], choices=LAUNCHES),
+            FormField("processes", "processes", placeholder="with accelerate: empty = one per GPU"),
             FormField("export_script", "export script to", placeholder="a folder: write the script, don't train"),
         ]
         self.app.push_screen(FormScreen("start a training run", fields, preview=self._plan_line),
@@ -274,20 +287,38 @@ class TrainingPane(Pane):
 
     @work(thread=True, exclusive=True, group="train-estimate", name="memory estimate", exit_on_error=False)
     def _estimate(self, values: dict[str, str]) -> None:
+        from lightdom_tui.usecases.options import parse_int_option
         from lightdom_tui.usecases.training import plan_training, spec_from_form
 
+        accelerate = values.get("launch") == ACCELERATE
+        processes = parse_int_option(values.get("processes"), "processes")
+        if processes is not None and not accelerate:  # as `lightdom train --processes` without --accelerate
+            raise LightdomError("processes: only with the accelerate launch")
         # the plan reads the dataset and the base's config (seconds on a cold start): say so at once
         self.post_message(Notice(f"checking {values.get('dataset') or 'the dataset'} and estimating memory…"))
 
-        self.post_message(TrainingPlanned(plan_training(self.workspace, spec_from_form(values))))
+        plan = plan_training(self.workspace, spec_from_form(values))
+        self.post_message(TrainingPlanned(plan, accelerate=accelerate, processes=processes))
 
-    def _confirm_start(self, plan: Any) -> None:
+    def _confirm_start(self, plan: Any, accelerate: bool = False, processes: int | None = None) -> None:
         verdict = "fits" if plan.fits else "[red]does NOT fit[/red]"
+        count = "one per GPU" if processes is None else processes
+        how = f" through accelerate launch ({count} process(es))" if accelerate else ""
         self.app.confirm(  # type: ignore[attr-defined]
-            f"Train on {plan.dataset} with preset {plan.preset} ({plan.method})?\n{plan.estimate.summary()}\n"
-            f"→ {verdict}",
-            lambda: self._train(plan.spec),
+            f"Train on {plan.dataset} with preset {plan.preset} ({plan.method}){how}?\n{plan.estimate.summary()}\n"
+            + (f"{markup_safe(plan.recipe)}\n" if plan.recipe else "") + f"→ {verdict}",
+            (lambda: self._train_accelerate(plan.spec, processes)) if accelerate else (lambda: self._train(plan.spec)),
         )
+
+    @work(thread=True, exclusive=True, group="train", name="accelerate launch", exit_on_error=False)
+    def _train_accelerate(self, spec: Any, processes: int | None) -> None:
+        """As `lightdom train --accelerate [--processes N]`: the run's metrics arrive when the launch ends."""
+        from lightdom_tui.usecases.training import train_with_accelerate
+
+        self.post_message(Notice("accelerate launch started: its metrics are imported when it ends"))
+        self.app.call_from_thread(self.set_timer, ACCELERATE_LIST_S, self._load_runs)  # the run once recorded
+        done = train_with_accelerate(self.workspace, spec, processes=processes)
+        self.post_message(TrainingFinished(_finished_text(done)))
 
     @work(thread=True, exclusive=True, group="train", name="training", exit_on_error=False)
     def _train(self, spec: Any) -> None:
