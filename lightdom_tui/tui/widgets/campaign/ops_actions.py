@@ -1,5 +1,6 @@
-"""The campaign pane's operations the CLI has too: webhook token, workflow metrics, campaign export /
-import, data stream rows. Each calls the same use case as its CLI command.
+"""The campaign pane's operations the CLI has too: webhook token, workflow metrics, training examples from a
+run, campaign export / import, data stream rows, the scheduler's tick and due times. Each calls the same use
+case as its CLI command.
 
 A mixin of ``CampaignPane`` (its bindings are declared there, so help and the keymap see them).
 """
@@ -12,7 +13,7 @@ from typing import Any
 from textual import work
 from textual.message import Message
 
-from lightdom_tui.tui.messages import NodeChanged, Notice
+from lightdom_tui.tui.messages import DataChanged, NodeChanged, Notice
 from lightdom_tui.tui.screens.campaign_views import ROWS_SHOWN, ShownOnceScreen, StreamRowsScreen
 from lightdom_tui.tui.screens.form import FormField, FormScreen
 from lightdom_tui.tui.widgets.campaign.nodes import NodeRef
@@ -39,12 +40,13 @@ class StreamRowsLoaded(Message):
 
 
 class WorkflowMetricsLoaded(Message):
-    """Per-run metrics of a workflow, as lines for the workflow log box."""
+    """Per-run metrics of a workflow (or the scheduler's due times), as lines for the workflow log box."""
 
-    def __init__(self, workflow_id: int, lines: list[str]) -> None:
+    def __init__(self, workflow_id: int, lines: list[str], title: str = "") -> None:
         super().__init__()
         self.workflow_id = workflow_id
         self.lines = lines
+        self.title = title or f"workflow metrics · #{workflow_id}"
 
 
 def metrics_lines(result: Any) -> list[str]:
@@ -57,8 +59,16 @@ def metrics_lines(result: Any) -> list[str]:
     return lines
 
 
+def schedule_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """`scheduler due` as text: one line per scheduled workflow."""
+    if not rows:
+        return ["no scheduled workflow (a workflow with a schedule trigger)"]
+    return [f"#{r['workflow_id']} {r['name']}  {r['status']}  cron {r['cron']} ({r['timezone']})  next due "
+            f"{r['next_due'] or '–'}" for r in rows]
+
+
 class CampaignOpsActions:
-    """Token, metrics, export / import, data stream rows."""
+    """Token, metrics, training examples, export / import, data stream rows, the scheduler."""
 
     workspace: Any
     selected: NodeRef | None
@@ -108,7 +118,53 @@ class CampaignOpsActions:
         log = self.query_one("#workflow-log", Log)  # type: ignore[attr-defined]
         log.clear()
         log.write_lines(message.lines)
-        log.border_title = f"workflow metrics · #{message.workflow_id}"
+        log.border_title = message.title
+
+    def action_train_examples(self) -> None:
+        """Turn the selected workflow's latest completed run into attribute-generation training examples
+        (`workflow train-export`)."""
+        ref = self._need("workflow")
+        if ref is None:
+            return
+        fields = [FormField("run", "run", placeholder="empty = the latest completed"),
+                  FormField("min_valid_rate", "min valid rate", "0.8"),
+                  FormField("status", "status", "pending", choices=("pending", "approved"))]
+        self.app.push_screen(FormScreen(f"training examples from {ref.name}", fields),  # type: ignore[attr-defined]
+                             lambda values: self._train_examples(ref.id, values) if values else None)
+
+    @work(thread=True, group="campaign-write", name="training examples from a run", exit_on_error=False)
+    def _train_examples(self, workflow_id: int, values: dict[str, str]) -> None:
+        from lightdom_tui.usecases.options import parse_float_option, parse_int_option
+
+        result = uc.training_examples_from_run(
+            self.workspace, workflow_id, run_id=parse_int_option(values.get("run"), "run"),
+            min_valid_rate=parse_float_option(values.get("min_valid_rate"), "min valid rate", 0.8),
+            status=values.get("status") or "pending")
+        self.post_message(Notice(f"run {result.run_id}: {len(result.created)} example(s) created, "  # type: ignore[attr-defined]
+                                 f"{len(result.duplicates)} duplicate(s), {len(result.skipped)} skipped"))
+        self.post_message(DataChanged("examples"))  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ scheduler
+
+    def action_scheduler_tick(self) -> None:
+        """Claim and run the scheduled workflows due now, once (`scheduler tick`); the TUI runs no scheduler."""
+        self.notify("scheduler: running what is due now…")  # type: ignore[attr-defined]
+        self._tick()
+
+    @work(thread=True, exclusive=True, group="scheduler", name="scheduler tick", exit_on_error=False)
+    def _tick(self) -> None:
+        result = uc.scheduler_tick(self.workspace)
+        self.post_message(Notice(f"claimed {len(result.claimed)}, skipped {len(result.skipped)}"))  # type: ignore[attr-defined]
+        self.post_message(DataChanged("campaigns"))  # type: ignore[attr-defined]
+
+    def action_scheduler_due(self) -> None:
+        """The next due time of every scheduled workflow (`scheduler due`), in the log box."""
+        self._due()
+
+    @work(thread=True, exclusive=True, group="workflow-log", name="scheduler due", exit_on_error=False)
+    def _due(self) -> None:
+        lines = schedule_lines(uc.scheduled_workflows(self.workspace))
+        self.post_message(WorkflowMetricsLoaded(0, lines, "scheduled workflows"))  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ documents
 

@@ -68,6 +68,10 @@ class CampaignPane(CampaignOpsActions, Pane):
         Binding("O", "export_campaign", "Export document…", id="campaign.export", show=False),
         Binding("I", "import_campaign", "Import campaign…", id="campaign.import", show=False),
         Binding("V", "stream_rows", "Data stream rows", id="campaign.stream_rows", show=False),
+        Binding("t", "train_examples", "Training examples from the run…", id="campaign.train_examples",
+                show=False),
+        Binding("S", "scheduler_tick", "Scheduler: run what is due", id="campaign.scheduler_tick", show=False),
+        Binding("U", "scheduler_due", "Scheduler: due times", id="campaign.scheduler_due", show=False),
     ]
 
     def __init__(self, workspace, **kwargs) -> None:  # noqa: ANN001, ANN003
@@ -113,6 +117,11 @@ class CampaignPane(CampaignOpsActions, Pane):
             ("Export the campaign / workflow…", "O: a JSON or YAML document", "export_campaign"),
             ("Import a campaign…", "I: a JSON or YAML document, all or nothing", "import_campaign"),
             ("Data stream rows", "V: the latest rows of its destination", "stream_rows"),
+            ("Training examples from the workflow's run…", "t: workflow train-export, attribute generation",
+             "train_examples"),
+            ("Scheduler: run what is due now", "S: scheduler tick (triggers fire only while a scheduler runs)",
+             "scheduler_tick"),
+            ("Scheduler: next due times", "U: every scheduled workflow", "scheduler_due"),
         ]
 
     # ------------------------------------------------------------------ lazy tree

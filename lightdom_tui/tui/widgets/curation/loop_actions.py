@@ -1,5 +1,5 @@
 """The curation pane's loop actions the CLI has too: ingest (files or the inbox), auto-rules, paraphrase
-scan and the datasets list. Each calls the same use case as its CLI command, in a thread worker.
+scan, clean-up of old quarantine rows and processed files, and the datasets list. Each calls the same use case as its CLI command, in a thread worker.
 
 A mixin of ``CurationPane`` (its bindings are declared there, so help and the keymap see them).
 """
@@ -140,6 +140,26 @@ class CurationLoopActions:
         flagged = uc.scan_paraphrases(self.workspace)
         self.post_message(Notice(f"flagged {flagged} paraphrase(s)"))  # type: ignore[attr-defined]
         self.post_message(ExamplesReload())  # type: ignore[attr-defined]
+
+    def action_cleanup(self) -> None:
+        """Remove old quarantine rows and processed inbox files, never examples (`lightdom cleanup`)."""
+        days = self.workspace.settings.curation.retention_days
+        fields = [FormField("days", "older than (days)", str(days)),
+                  FormField("dry_run", "dry run (count only)", "no", choices=YES_NO)]
+        self.app.push_screen(FormScreen("clean up the quarantine and processed files", fields),  # type: ignore[attr-defined]
+                             lambda values: self._cleanup(values) if values is not None else None)
+
+    @work(thread=True, exclusive=True, group="curation-bulk", name="cleanup", exit_on_error=False)
+    def _cleanup(self, values: dict[str, str]) -> None:
+        from lightdom_tui.usecases.options import parse_int_option
+
+        dry_run = values.get("dry_run") == "yes"
+        result = uc.cleanup(self.workspace, parse_int_option(values.get("days"), "days"), dry_run=dry_run)
+        verb = "would remove" if dry_run else "removed"
+        self.post_message(Notice(f"{verb} {result.quarantine_rows} quarantine rows, "  # type: ignore[attr-defined]
+                                 f"{result.processed_files} processed files"))
+        if not dry_run:
+            self.post_message(DataChanged("quarantine"))  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ datasets
 

@@ -57,6 +57,7 @@ class CurationPane(CurationLoopActions, Pane):
         Binding("o", "rules", "Auto-rules…", id="curation.rules", show=False),
         Binding("d", "dedup", "Find paraphrases", id="curation.dedup", show=False),
         Binding("G", "toolgen", "Generate tool-use examples…", id="curation.toolgen", show=False),
+        Binding("C", "cleanup", "Clean up quarantine / processed…", id="curation.cleanup", show=False),
         Binding("escape", "focus_table", "Back to the table", id="curation.focus_table", show=False),
     ]
 
@@ -119,6 +120,8 @@ class CurationPane(CurationLoopActions, Pane):
             ("Apply auto-rules…", "o: approve/reject pending by thresholds (undoable)", "rules"),
             ("Find paraphrases (dedup)", "d: flag close paraphrases across all examples", "dedup"),
             ("Datasets: list, show, export", "D", "datasets"),
+            ("Clean up old quarantine rows and processed files…", "C: never examples (lightdom cleanup)",
+             "cleanup"),
         ]
 
     def refresh_data(self) -> None:

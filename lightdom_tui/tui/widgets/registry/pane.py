@@ -23,12 +23,13 @@ from lightdom_tui.tui.messages import (
 from lightdom_tui.tui.screens.form import FormField, FormScreen
 from lightdom_tui.tui.widgets.pane import Pane
 from lightdom_tui.tui.widgets.registry import views
+from lightdom_tui.tui.widgets.registry.edge_actions import RegistryEdgeActions
 from lightdom_tui.tui.widgets.registry.ops_actions import RegistryOpsActions
 
 PROGRESS_EVERY_S = 0.25  # Toolong-style batching of progress messages
 
 
-class RegistryPane(RegistryOpsActions, Pane):
+class RegistryPane(RegistryOpsActions, RegistryEdgeActions, Pane):
     """Every model version; actions apply to the selected one."""
 
     BINDINGS = [
@@ -54,6 +55,10 @@ class RegistryPane(RegistryOpsActions, Pane):
         Binding("H", "history", "Alias history", id="registry.history", show=False),
         Binding("delete", "delete_version", "Delete version…", id="registry.delete", show=False),
         Binding("A", "add_base", "Add a base model…", id="registry.add_base", show=False),
+        Binding("g", "generate", "Generate…", id="registry.generate", show=False),
+        Binding("K", "pack", "Pack for an edge box…", id="registry.pack", show=False),
+        Binding("U", "unpack", "Unpack a model…", id="registry.unpack", show=False),
+        Binding("S", "sync_export", "Sync export calls…", id="registry.sync_export", show=False),
     ]
 
     def __init__(self, workspace, **kwargs) -> None:  # noqa: ANN001, ANN003
@@ -111,6 +116,11 @@ class RegistryPane(RegistryOpsActions, Pane):
             ("Alias history", "H: every alias move, newest first", "history"),
             ("Delete the selected version…", "delete: only if nothing uses it", "delete_version"),
             ("Add a base model…", "A: a local HF folder or .gguf file, registered in place", "add_base"),
+            ("Generate attributes with the selected version…", "g: lightdom generate --model", "generate"),
+            ("Pack the selected version for an edge box…", "K: GGUF, sha256, prompts, routes in one file", "pack"),
+            ("Unpack a model…", "U: register a pack file (sha256 checked), serve its routes", "unpack"),
+            ("Sync export: calls and verdicts…", "S: one file for `lightdom ingest` on the workstation",
+             "sync_export"),
         ]
 
     def refresh_data(self) -> None:
