@@ -10,6 +10,9 @@ constrained output, its own grammar. The grammar is checked the way llama.cpp's 
 samplers do it: the chain picks a token from the raw logits and the grammar checks
 that one token; only when it refuses does the grammar filter the whole vocabulary
 (about 10 ms per token for a JSON schema over 49k tokens, paid on every token otherwise).
+A greedy chain first tries the next most likely tokens one by one (its answer is the
+most likely token the grammar allows, so the first one allowed is it): measured on
+attribute requests, the grammar refused 8 % of the greedy picks, each a ~8 ms filter.
 Decoding four sequences costs little more than decoding one on a CPU (the weights are
 read once per step), which is where the throughput comes from.
 
@@ -32,6 +35,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lightdom_tui.errors import LightdomError
+
+GREEDY_TRIES = 32  # a greedy pick the grammar refuses: candidates checked one by one before filtering them all
+KV_UNIFIED = False  # one KV stream per sequence: attention spans only its own tokens
 
 
 @dataclass
@@ -98,6 +104,7 @@ class _Slot:
     n_out: int = 0
     logprob_sum: float = 0.0
     batch_index: int = -1
+    greedy: bool = False  # the chain is plain greedy: its choice is the most likely token
     decoder: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace"))
 
 
@@ -121,7 +128,7 @@ class BatchDecoder:
         params.n_seq_max = self.parallel
         params.n_threads = threads
         params.n_threads_batch = threads
-        params.kv_unified = False  # one KV stream per sequence: attention spans only its own tokens
+        params.kv_unified = KV_UNIFIED
         params.no_perf = True
         self.ctx = llama_cpp.llama_init_from_model(model, params)
         if not self.ctx:
@@ -240,7 +247,9 @@ class BatchDecoder:
                 job.future.set_exception(exc)
                 continue
             seq = free.pop(0)
-            self._slots[seq] = _Slot(seq=seq, job=job, sampler=sampler, grammar=grammar, limit=max(1, limit))
+            greedy = job.request.temperature <= 0 and job.request.repeat_penalty == 1.0
+            self._slots[seq] = _Slot(seq=seq, job=job, sampler=sampler, grammar=grammar, limit=max(1, limit),
+                                     greedy=greedy)
 
     def _sampler(self, request: GenerationRequest) -> tuple[Any, Any]:
         """(sampler chain, grammar sampler or None) for one request."""
@@ -272,6 +281,8 @@ class BatchDecoder:
         lib.llama_sampler_apply(slot.sampler, pool.ref)
         token = int(pool.data["id"][pool.array.selected])
         if not pool.allowed(slot.grammar, token):
+            token = pool.most_likely_allowed(slot.grammar, logits) if slot.greedy else -1
+        if token < 0:
             pool.fill(logits)
             lib.llama_sampler_apply(slot.grammar, pool.ref)
             lib.llama_sampler_apply(slot.sampler, pool.ref)
@@ -290,21 +301,27 @@ class BatchDecoder:
 
     def _step(self) -> None:
         lib = self._lib
-        n = 0
-        for slot in list(self._slots.values()):
+        slots = []
+        for slot in sorted(self._slots.values(), key=lambda s: s.seq):
             slot.batch_index = -1
             if slot.job.cancelled.is_set():
                 self._finish(slot, reason="cancelled")
-            elif slot.last is not None:  # generating: one token each
+            else:
+                slots.append(slot)
+        # Every generating sequence gets its token; prompts share the room left. The batch is in
+        # seq order: with one KV stream per sequence, llama.cpp computes together only consecutive
+        # seq ids in batch order (0,2,3,1 would cost two passes).
+        room = self.n_batch - sum(1 for slot in slots if slot.last is not None)
+        n = 0
+        for slot in slots:
+            if slot.last is not None:  # generating: one token
                 self._put(n, slot.last, slot.pos, slot.seq, True)
                 slot.batch_index = n
                 slot.pos += 1
                 n += 1
-        for slot in self._slots.values():  # then prompt chunks in the room left
-            prompt = slot.job.request.prompt_tokens
-            if slot.last is not None or n >= self.n_batch:
                 continue
-            take = min(len(prompt) - slot.fed, self.n_batch - n)
+            prompt = slot.job.request.prompt_tokens
+            take = min(len(prompt) - slot.fed, room)
             for i in range(take):
                 end = slot.fed + i == len(prompt) - 1
                 self._put(n, prompt[slot.fed + i], slot.pos, slot.seq, end)
@@ -313,6 +330,7 @@ class BatchDecoder:
                 slot.pos += 1
                 n += 1
             slot.fed += take
+            room -= take
         if n == 0:
             return
         self.peak = max(self.peak, sum(1 for slot in self._slots.values() if slot.batch_index >= 0))
@@ -432,6 +450,19 @@ class _Candidates:
         self.data["logit"] = logits
         self.data["p"] = 0.0
         self.array.size, self.array.selected, self.array.sorted = len(self.ids), -1, False
+
+    def most_likely_allowed(self, grammar: Any, logits: Any, tries: int = GREEDY_TRIES) -> int:
+        """The most likely token the grammar allows among the ``tries`` most likely ones, else -1.
+
+        Ties go to the lower token id, as the greedy sampler's argmax does.
+        """
+        import numpy as np
+
+        top = np.argpartition(logits, -tries)[-tries:]
+        for token in top[np.lexsort((top, -logits[top]))]:
+            if self.allowed(grammar, int(token)):
+                return int(token)
+        return -1
 
     def allowed(self, grammar: Any, token: int) -> bool:
         """Whether the grammar accepts ``token`` next (checked on a one-token array)."""

@@ -108,3 +108,47 @@ def test_when_the_scheduler_thread_dies_every_waiting_call_fails_and_the_pool_re
         assert fresh is not model and fresh.generate(messages, max_tokens=4).completion_tokens >= 1
     finally:
         pool.close()
+
+
+def test_a_refused_greedy_pick_takes_the_most_likely_token_the_grammar_allows(embedded_gguf):
+    """The candidates-first path picks what filtering the whole vocabulary and taking the argmax picks."""
+    import llama_cpp
+    import numpy as np
+
+    from lightdom_tui.inference.constrained import request_schema
+    from lightdom_tui.inference.decoder import _Candidates
+    from lightdom_tui.inference.engine import EnginePool, grammar_for
+    from lightdom_tui.settings import ServingSettings
+
+    pool = EnginePool(ServingSettings(n_threads=2, n_ctx=256, parallel=1))
+    try:
+        model = pool.get("e", embedded_gguf)
+        decoder = model.decoder
+        grammar = llama_cpp.llama_sampler_init_grammar(
+            decoder.vocab, grammar_for({"type": "json_object", "schema": request_schema(3)}).encode(), b"root")
+        candidates = _Candidates(llama_cpp, decoder.n_vocab)
+        for token in model.tokenize('{"attributes": [{"name": "'):  # into a name: [a-z][a-z0-9_]*
+            assert candidates.allowed(grammar, token)
+            llama_cpp.llama_sampler_accept(grammar, token)
+        rng = np.random.default_rng(7)
+        candidates.fill(np.zeros(decoder.n_vocab, dtype=np.float32))
+        llama_cpp.llama_sampler_apply(grammar, candidates.ref)
+        allowed = np.flatnonzero(np.isfinite(candidates.data["logit"]))
+        refused = np.flatnonzero(~np.isfinite(candidates.data["logit"]))
+        assert len(allowed) > 100 and len(refused) > 100
+        for trial in range(6):
+            logits = rng.normal(size=decoder.n_vocab).astype(np.float32)
+            logits[rng.choice(refused, 10, replace=False)] += 40  # refused favourites on top
+            picks = rng.choice(allowed, 3, replace=False)
+            logits[picks] = 32.0 + np.array([0.0, 1.0, 1.0]) * (trial % 2)  # ties: the lower id wins
+            candidates.fill(logits)
+            llama_cpp.llama_sampler_apply(grammar, candidates.ref)
+            filtered = candidates.data["logit"]
+            expected = int(np.argmax(filtered))  # the greedy sampler: first maximum
+            assert candidates.most_likely_allowed(grammar, logits) == expected
+        logits = np.zeros(decoder.n_vocab, dtype=np.float32)
+        logits[refused[:8]] = 5.0
+        assert candidates.most_likely_allowed(grammar, logits, tries=8) == -1  # the caller then filters them all
+        llama_cpp.llama_sampler_free(grammar)
+    finally:
+        pool.close()
