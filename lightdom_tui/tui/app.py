@@ -26,7 +26,7 @@ from lightdom_tui.tui.screens.dialogs import ConfirmScreen, ErrorScreen, PromptS
 from lightdom_tui.tui.screens.help import HelpScreen
 from lightdom_tui.tui.screens.settings import SettingsScreen
 from lightdom_tui.tui.widgets.key_footer import KeyFooter
-from lightdom_tui.tui.widgets.pane import Pane
+from lightdom_tui.tui.widgets.pane import Pane, WorkerErrors
 from lightdom_tui.tui.watch_actions import WatchActions
 from lightdom_tui.tui.widgets.status_bar import StatusBar
 from lightdom_tui.workspace import Workspace
@@ -49,8 +49,12 @@ def calm_garbage_collector() -> None:
     gc.set_threshold(GC_THRESHOLD_YOUNG, 50, 100)
 
 
-class LightdomApp(GatewayActions, WatchActions, App[None]):
-    """The whole loop in one keyboard-driven window."""
+class LightdomApp(WorkerErrors, GatewayActions, WatchActions, App[None]):
+    """The whole loop in one keyboard-driven window.
+
+    ``WorkerErrors``: the app's own workers (the gateway, the inbox watcher) report failures as the panes'
+    do; without it a port in use left "starting the gateway…" as the last word.
+    """
 
     CSS_PATH = "app.tcss"
     TITLE = "LightDom"

@@ -56,12 +56,13 @@ class WatchActions:
     def _watch(self, stop: threading.Event) -> None:
         from lightdom_tui.usecases.curation import watch_inbox
 
+        summary = None
         try:
             summary = watch_inbox(self.workspace, on_event=lambda e: self.post_message(WatchFileHandled(e)),  # type: ignore[attr-defined]
                                   stop_event=stop)
-        finally:
+        finally:  # a watcher that failed has ended too: the status bar and ctrl+w must know (the error is shown apart)
             stop.set()
-        self.post_message(WatchChanged(False, summary))  # type: ignore[attr-defined]
+            self.post_message(WatchChanged(False, summary))  # type: ignore[attr-defined]
 
     def on_watch_file_handled(self, message: WatchFileHandled) -> None:
         """Say what happened to the file; new examples reach every pane through the refresh bus."""

@@ -196,3 +196,38 @@ async def test_generate_with_the_selected_version(workspace) -> None:  # noqa: A
     assert (logged.engine, logged.success, logged.model_name) == ("local", True, EMBEDDED_VERSION)
     names = [line.split(" (")[0] for line in shown.splitlines()[:-1]]
     assert 1 <= len(names) <= 3 and all(f"{name} (" in shown for name in names)
+
+
+async def test_import_a_workflow_into_the_selected_campaign(workspace) -> None:  # noqa: ANN001
+    """O on a workflow writes its document; W on the campaign imports it under another name with its service
+    and data stream, all or nothing, as `workflow export` / `workflow import --campaign`."""
+    from lightdom_tui.db.models import DataStream, Service, Workflow
+    from tests.tui.test_tui_campaign import build_branch
+
+    build_branch(workspace)
+    doc = workspace.root / "daily.yaml"
+    app = create_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("space", "down")  # open the campaign, land on workflow "daily"
+        await settle(pilot)
+        await pilot.press("O")
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = str(doc)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("up", "W")  # back on the campaign
+        await pilot.pause()
+        app.screen.query_one("#form-path").value = str(doc)
+        app.screen.query_one("#form-name").value = "daily-copy"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert any(t.endswith("'daily-copy' imported into shop") for t in _messages(app))
+        assert str(app.query_one("#campaign-tree").cursor_node.label) == "⚙ daily-copy"
+    with workspace.session() as session:
+        names = session.exec(select(Workflow.name).order_by(Workflow.id)).all()
+        copy = session.exec(select(Workflow).where(Workflow.name == "daily-copy")).one()
+        service = session.exec(select(Service).where(Service.workflow_id == copy.id)).one()
+        stream = session.exec(select(DataStream).where(DataStream.service_id == service.id)).one()
+    assert names == ["daily", "daily-copy"] and (service.name, stream.name) == ("pages", "products")

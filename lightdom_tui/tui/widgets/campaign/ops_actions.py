@@ -1,5 +1,5 @@
 """The campaign pane's operations the CLI has too: webhook token, workflow metrics, training examples from a
-run, campaign export / import, data stream rows, the scheduler's tick and due times. Each calls the same use
+run, campaign export / import, workflow import, data stream rows, the scheduler's tick and due times. Each calls the same use
 case as its CLI command.
 
 A mixin of ``CampaignPane`` (its bindings are declared there, so help and the keymap see them).
@@ -202,6 +202,28 @@ class CampaignOpsActions:
         self.post_message(Notice(f"campaign {row.id} {row.name!r} imported"))  # type: ignore[attr-defined]
         self.post_message(NodeChanged(NodeRef("root", None, "campaigns"),  # type: ignore[attr-defined]
                                       NodeRef("campaign", row.id, row.name)))
+
+    def action_import_workflow(self) -> None:
+        """Import a workflow document into the selected campaign, all or nothing (`workflow import`)."""
+        ref = self._need("campaign")
+        if ref is None:
+            return
+        fields = [FormField("path", "file", placeholder=".json or .yaml written by export"),
+                  FormField("name", "name", placeholder="empty = the document's")]
+        self.app.push_screen(FormScreen(f"import a workflow into {ref.name}", fields),  # type: ignore[attr-defined]
+                             lambda values: self._import_workflow(ref, values) if values else None)
+
+    @work(thread=True, group="campaign-write", name="import workflow", exit_on_error=False)
+    def _import_workflow(self, campaign: NodeRef, values: dict[str, str]) -> None:
+        from lightdom_tui.errors import LightdomError
+
+        path = (values.get("path") or "").strip()
+        if not path:
+            raise LightdomError("file: give the .json or .yaml document to import")
+        row = uc.import_document(self.workspace, "workflow", Path(path).expanduser(),
+                                 name=(values.get("name") or "").strip() or None, campaign_id=campaign.id)
+        self.post_message(Notice(f"workflow {row.id} {row.name!r} imported into {campaign.name}"))  # type: ignore[attr-defined]
+        self.post_message(NodeChanged(campaign, NodeRef("workflow", row.id, row.name)))  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ data streams
 

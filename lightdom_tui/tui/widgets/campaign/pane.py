@@ -72,6 +72,7 @@ class CampaignPane(CampaignOpsActions, Pane):
                 show=False),
         Binding("S", "scheduler_tick", "Scheduler: run what is due", id="campaign.scheduler_tick", show=False),
         Binding("U", "scheduler_due", "Scheduler: due times", id="campaign.scheduler_due", show=False),
+        Binding("W", "import_workflow", "Import workflow…", id="campaign.import_workflow", show=False),
     ]
 
     def __init__(self, workspace, **kwargs) -> None:  # noqa: ANN001, ANN003
@@ -122,6 +123,7 @@ class CampaignPane(CampaignOpsActions, Pane):
             ("Scheduler: run what is due now", "S: scheduler tick (triggers fire only while a scheduler runs)",
              "scheduler_tick"),
             ("Scheduler: next due times", "U: every scheduled workflow", "scheduler_due"),
+            ("Import a workflow into the campaign…", "W: a JSON or YAML document, all or nothing", "import_workflow"),
         ]
 
     # ------------------------------------------------------------------ lazy tree

@@ -1,5 +1,5 @@
-"""The registry pane's edge-box and generation operations the CLI has too: `pack`, `unpack`, `sync export`
-and `generate --model`. Each calls the same use case as its CLI command, in a thread worker.
+"""The registry pane's edge-box, gateway and generation operations the CLI has too: `pack`, `unpack`,
+`sync export`, `keys gateway add / list / revoke` and `generate --model`. Each calls the same use case as its CLI command, in a thread worker.
 
 A mixin of ``RegistryPane`` (its bindings are declared there, so help and the keymap see them).
 """
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from textual import work
+from textual.message import Message
 
 from lightdom_tui.errors import LightdomError
 from lightdom_tui.tui.messages import Notice, RegistryActionDone, VersionDetailLoaded
@@ -37,8 +38,28 @@ def generation_text(result: Any) -> str:
                                 f"{result.latency_ms:.0f} ms[/dim]"])
 
 
+class GatewayKeysLoaded(Message):
+    """The gateway keys (names and creation times), for the keys form."""
+
+    def __init__(self, keys: list[Any]) -> None:
+        super().__init__()
+        self.keys = keys
+
+
+class GatewayKeyIssued(Message):
+    """A new gateway key: shown once, in a dialog (never in a toast that stays in the log)."""
+
+    def __init__(self, name: str, key: str) -> None:
+        super().__init__()
+        self.name = name
+        self.key = key
+
+
+GATEWAY_KEY_ACTIONS = ("add", "revoke")
+
+
 class RegistryEdgeActions:
-    """Pack, unpack, sync export and generate, for ``RegistryPane``."""
+    """Pack, unpack, sync export, gateway keys and generate, for ``RegistryPane``."""
 
     workspace: Any
     selected: str | None
@@ -90,6 +111,44 @@ class RegistryEdgeActions:
                                  since=(values.get("since") or "").strip() or None)
         self.post_message(Notice(  # type: ignore[attr-defined]
             f"{result.records} call(s), {result.verdicts} with a verdict, from {result.box} → {result.path}"))
+
+    def action_gateway_keys(self) -> None:
+        """The gateway keys clients present off loopback: list them, add one (shown once), revoke one."""
+        self._gateway_keys()
+
+    @work(thread=True, exclusive=True, group="gateway-keys", name="gateway keys", exit_on_error=False)
+    def _gateway_keys(self) -> None:
+        self.post_message(GatewayKeysLoaded(uc.list_gateway_keys(self.workspace).keys))  # type: ignore[attr-defined]
+
+    def on_gateway_keys_loaded(self, message: GatewayKeysLoaded) -> None:
+        message.stop()
+        from lightdom_tui.safetext import markup_safe
+
+        listed = "\n".join(markup_safe(f"{k.name}  {k.created_at}") for k in message.keys) or "no keys yet"
+        fields = [FormField("action", "action", "add", choices=GATEWAY_KEY_ACTIONS),
+                  FormField("name", "name", placeholder="who the key is for, e.g. my-app")]
+        note = f"Gateway keys (`lightdom serve --host` off loopback needs one; only hashes are stored):\n{listed}"
+        self.app.push_screen(FormScreen("gateway keys", fields, note=note),  # type: ignore[attr-defined]
+                             lambda values: self._gateway_key_do(values) if values else None)
+
+    @work(thread=True, exclusive=True, group="gateway-keys", name="gateway key", exit_on_error=False)
+    def _gateway_key_do(self, values: dict[str, str]) -> None:
+        name = (values.get("name") or "").strip()
+        if not name:
+            raise LightdomError("name: who the key is for, e.g. my-app")
+        if values.get("action") == "revoke":
+            result = uc.revoke_gateway_key(self.workspace, name)
+            self.post_message(Notice(f"{name}: {'revoked' if result.revoked else 'no such key'}"))  # type: ignore[attr-defined]
+        else:
+            self.post_message(GatewayKeyIssued(name, uc.add_gateway_key(self.workspace, name).key))  # type: ignore[attr-defined]
+
+    def on_gateway_key_issued(self, message: GatewayKeyIssued) -> None:
+        message.stop()
+        from lightdom_tui.tui.screens.campaign_views import ShownOnceScreen
+
+        self.app.push_screen(ShownOnceScreen(  # type: ignore[attr-defined]
+            f"gateway key · {message.name}", message.key,
+            "Clients send it as 'Authorization: Bearer …'. Only its hash is stored."))
 
     def action_generate(self) -> None:
         """Suggest attributes for a topic with the selected version (`lightdom generate TOPIC --model V`)."""

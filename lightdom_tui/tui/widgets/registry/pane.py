@@ -59,6 +59,7 @@ class RegistryPane(RegistryOpsActions, RegistryEdgeActions, Pane):
         Binding("K", "pack", "Pack for an edge box…", id="registry.pack", show=False),
         Binding("U", "unpack", "Unpack a model…", id="registry.unpack", show=False),
         Binding("S", "sync_export", "Sync export calls…", id="registry.sync_export", show=False),
+        Binding("G", "gateway_keys", "Gateway keys…", id="registry.gateway_keys", show=False),
     ]
 
     def __init__(self, workspace, **kwargs) -> None:  # noqa: ANN001, ANN003
@@ -121,6 +122,8 @@ class RegistryPane(RegistryOpsActions, RegistryEdgeActions, Pane):
             ("Unpack a model…", "U: register a pack file (sha256 checked), serve its routes", "unpack"),
             ("Sync export: calls and verdicts…", "S: one file for `lightdom ingest` on the workstation",
              "sync_export"),
+            ("Gateway keys: list, add, revoke…", "G: keys clients present off loopback (shown once)",
+             "gateway_keys"),
         ]
 
     def refresh_data(self) -> None:
