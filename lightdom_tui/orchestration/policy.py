@@ -228,9 +228,36 @@ def build_policy(root: Path, allowed_paths: list[str] = (), allowed_networks: li
     return AccessPolicy(real_root, tuple(folders), _networks(list(allowed_networks), "orchestration.allowed_networks"))
 
 
-def load_policy(root: Path) -> AccessPolicy:
-    """The workspace's policy from its settings (``[orchestration]`` in lightdom.toml)."""
-    from lightdom_tui.settings import load_settings
+# per workspace root: the settings file's bytes when last parsed, and its allowed paths and networks
+_settings_seen: dict[Path, tuple[bytes, tuple[str, ...], tuple[str, ...]]] = {}
 
-    settings = load_settings(root).orchestration
-    return build_policy(root, settings.allowed_paths, settings.allowed_networks)
+
+def _settings_bytes(path: Path, limit: int) -> bytes | None:
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(limit + 1)
+    except OSError:
+        return None
+    return raw if len(raw) <= limit else None
+
+
+def load_policy(root: Path) -> AccessPolicy:
+    """The workspace's policy from its settings (``[orchestration]`` in lightdom.toml), as the file is now.
+
+    The file is read for every policy, so an edit counts from the next run on; parsing and
+    validating all of it (TOML in pure Python: most of this function's time) is skipped
+    when its bytes are the ones already accepted. Folders are resolved afresh each time.
+    """
+    from lightdom_tui.settings import MAX_FILE_BYTES, SETTINGS_FILE, load_settings
+
+    path = Path(root) / SETTINGS_FILE
+    raw = _settings_bytes(path, MAX_FILE_BYTES)
+    seen = _settings_seen.get(root)
+    if raw is not None and seen is not None and seen[0] == raw:
+        paths, networks = seen[1], seen[2]
+    else:
+        settings = load_settings(root).orchestration  # a problem anywhere in the file refuses the run
+        paths, networks = tuple(settings.allowed_paths), tuple(settings.allowed_networks)
+        if raw is not None and _settings_bytes(path, MAX_FILE_BYTES) == raw:  # not rewritten meanwhile
+            _settings_seen[root] = (raw, paths, networks)
+    return build_policy(root, list(paths), list(networks))

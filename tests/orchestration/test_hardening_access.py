@@ -264,6 +264,29 @@ def test_the_connected_address_is_checked_even_when_dns_said_public(bare, http_s
     assert result.body is None and result.error.startswith("blocked: 127.0.0.1")
 
 
+def test_a_settings_edit_counts_from_the_next_policy(bare, tmp_path):
+    """The file is parsed again only when its bytes change; allowed folders are resolved every time."""
+    ws, outside = bare
+    other = tmp_path / "other"
+    other.mkdir()
+    link = tmp_path / "allowed-link"
+    link.symlink_to(outside, target_is_directory=True)
+    secret = str(outside / "secret.html")
+    assert not load_policy(ws.root).inside(secret)
+    _allow(ws, paths=[str(link)])
+    assert load_policy(ws.root).inside(secret) and load_policy(ws.root).inside(secret)
+    link.unlink()
+    link.symlink_to(other, target_is_directory=True)  # same file, the link now leads elsewhere
+    assert not load_policy(ws.root).inside(secret)
+    assert load_policy(ws.root).inside(str(other / "x.html"))
+    _allow(ws, paths=[])  # revoked
+    assert not load_policy(ws.root).inside(str(other / "x.html"))
+    settings_file = ws.root / "lightdom.toml"
+    settings_file.write_text(settings_file.read_text() + '\n[orchestration]\nallowed_paths = ["relative/dir"]\n')
+    with pytest.raises(LightdomError, match="lightdom.toml"):
+        load_policy(ws.root)
+
+
 def test_policy_settings_errors_name_the_setting(tmp_path):
     with pytest.raises(LightdomError, match=r"orchestration\.allowed_networks\[0\]: 'not-a-net'"):
         build_policy(tmp_path, [], ["not-a-net"])
