@@ -18,6 +18,7 @@ from textual.widgets import Header, TabbedContent, TabPane
 from lightdom_tui.errors import LightdomError
 from lightdom_tui.safetext import one_line
 from lightdom_tui.tui.commands import LightdomCommands
+from lightdom_tui.tui.doctor_actions import DoctorActions
 from lightdom_tui.tui.gateway_actions import GatewayActions
 from lightdom_tui.tui.messages import DataChanged
 from lightdom_tui.tui.panes import PANES
@@ -49,7 +50,7 @@ def calm_garbage_collector() -> None:
     gc.set_threshold(GC_THRESHOLD_YOUNG, 50, 100)
 
 
-class LightdomApp(WorkerErrors, GatewayActions, WatchActions, App[None]):
+class LightdomApp(WorkerErrors, GatewayActions, WatchActions, DoctorActions, App[None]):
     """The whole loop in one keyboard-driven window.
 
     ``WorkerErrors``: the app's own workers (the gateway, the inbox watcher) report failures as the panes'
@@ -72,6 +73,7 @@ class LightdomApp(WorkerErrors, GatewayActions, WatchActions, App[None]):
         Binding("ctrl+t", "toggle_dark_theme", "Theme", id="app.theme", show=False),
         Binding("ctrl+g", "serve", "Start / stop the gateway", id="app.serve", show=False),
         Binding("ctrl+w", "watch", "Watch the inbox on / off", id="app.watch", show=False),
+        Binding("f4", "doctor", "Doctor", id="app.doctor", show=False),
         Binding("ctrl+p", "command_palette", "Commands", id="app.palette", show=False),
     ]
 

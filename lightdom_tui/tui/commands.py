@@ -25,6 +25,8 @@ class LightdomCommands(Provider):
              "serve", app),
             ("Watch the inbox: on / off", "ctrl+w: ingest files dropped into the inbox, as 'lightdom watch'",
              "watch", app),
+            ("Doctor: check the environment", "f4: torch/GPU, llama.cpp, keyring, disk, workspace, as 'lightdom doctor'",
+             "doctor", app),
         ]
         pane = app.active_pane()  # type: ignore[attr-defined]
         if pane is not None:

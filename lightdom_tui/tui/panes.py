@@ -9,7 +9,7 @@ from textual.widget import Widget
 
 from lightdom_tui.tui.screens.api_key import ApiKeyScreen
 from lightdom_tui.tui.screens.datasets import DatasetsScreen
-from lightdom_tui.tui.screens.dialogs import ConfirmScreen, ErrorScreen, PromptScreen
+from lightdom_tui.tui.screens.dialogs import ConfirmScreen, ErrorScreen, PromptScreen, ReportScreen
 from lightdom_tui.tui.screens.editor import EditorScreen
 from lightdom_tui.tui.screens.form import FormScreen
 from lightdom_tui.tui.screens.help import HelpSection
@@ -40,6 +40,7 @@ PANES: tuple[PaneSpec, ...] = (
 
 MODAL_SCREENS: tuple[type, ...] = (
     SettingsScreen, ApiKeyScreen, EditorScreen, FormScreen, ConfirmScreen, PromptScreen, ErrorScreen, DatasetsScreen,
+    ReportScreen,
 )
 
 #: every class that declares bindings, in the order the help screen lists them
@@ -62,6 +63,7 @@ DIALOG_HELP: tuple[HelpSection, ...] = (
     HelpSection("Settings", SettingsScreen), HelpSection("API key", ApiKeyScreen),
     HelpSection("Yes / no questions", ConfirmScreen), HelpSection("Text prompts", PromptScreen),
     HelpSection("Error messages", ErrorScreen), HelpSection("Datasets", DatasetsScreen),
+    HelpSection("Reports (doctor)", ReportScreen),
 )
 
 

@@ -231,3 +231,22 @@ async def test_import_a_workflow_into_the_selected_campaign(workspace) -> None: 
         service = session.exec(select(Service).where(Service.workflow_id == copy.id)).one()
         stream = session.exec(select(DataStream).where(DataStream.service_id == service.id)).one()
     assert names == ["daily", "daily-copy"] and (service.name, stream.name) == ("pages", "products")
+
+
+async def test_doctor_from_the_tui(workspace) -> None:  # noqa: ANN001
+    """f4 runs the checks `lightdom doctor` runs (its use case) and shows them in a dialog that escape closes."""
+    import platform
+
+    from lightdom_tui.tui.screens.dialogs import ReportScreen
+
+    app = create_app(workspace)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("f4")
+        await settle(pilot)
+        assert isinstance(app.screen, ReportScreen)
+        text = str(app.screen.query_one("#report-text").render())
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ReportScreen)
+    assert f"python        {platform.python_version()}" in text
+    assert f"workspace     {workspace.root} (ok)" in text and "settings      ok" in text

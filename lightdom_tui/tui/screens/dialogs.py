@@ -106,3 +106,24 @@ class ErrorScreen(ModalScreen[None]):
         self.dismiss(None)
         app = self.app
         app.call_after_refresh(app.post_message, events.Key(event.key, event.character))
+
+
+class ReportScreen(ModalScreen[None]):
+    """Read-only text (a report such as `lightdom doctor`'s), shown until enter, escape or q."""
+
+    BINDINGS = [Binding("escape,enter,q", "close", "Close", id="dialog.close_report")]
+
+    def __init__(self, title: str, text: str) -> None:
+        super().__init__(classes="dialog-screen")
+        self._title = title
+        self._text = text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog") as box:
+            box.border_title = self._title
+            yield Static(self._text, id="report-text", classes="dialog-text", markup=False)
+            yield Static("[dim]enter / escape to close[/dim]")
+
+    def action_close(self) -> None:
+        """Close the report."""
+        self.dismiss(None)
