@@ -99,6 +99,7 @@ class Validator:
         self._missing = (f"{self.name}: required value missing",) if self.rules.get("required") else _EMPTY
         self._type_only = not (set(self.rules) - {"required"})  # nothing to test after the type
         self._exact = _EXACT_TYPES.get(self.kind)  # exact type() match: True is not a number here
+        self._any_size = self.kind not in ("string", "array")  # for these '' and [] are missing values
         self._passes = None if self._type_only else self._quick_test()
 
     def _quick_test(self) -> Callable[[Any], Any]:
@@ -132,8 +133,13 @@ class Validator:
         """
         missing = 0
         problems: list[tuple[int, Sequence[str]]] = []
-        required, exact, passes, errors = self._missing, self._exact, self._passes, self.errors
+        required, passes, errors = self._missing, self._passes, self.errors
+        exact, any_size = self._exact or (), self._any_size
         for index, value in enumerate(values):
+            # the common case first, the type before any comparison with '' or [] (str == list
+            # is two failed __eq__ calls): present, of the exact type, passing every rule
+            if type(value) in exact and (any_size or value) and (passes is None or passes(value)):
+                continue
             if skip and index in skip:
                 continue
             if value is None or value == "" or value == []:
@@ -141,9 +147,7 @@ class Validator:
                     problems.append((index, required))
                 else:
                     missing += 1
-            elif exact is not None and type(value) in exact and (passes is None or passes(value)):
-                continue  # the common case; ``errors`` explains the rest
-            else:
+            else:  # ``errors`` explains the rest
                 found = errors(value)
                 if found:
                     problems.append((index, found))

@@ -243,7 +243,7 @@ def test_validator_scan_agrees_with_errors_value_by_value():
         ("date", {"minLength": 10}), ("object", {}),
     ]
     values = [None, "", [], "a", "bb", "abcdef", "SKU-12", "SKU-x", ["x"], ["x", "y", "z"], 0, -1, 5, 10.5,
-              2.5, 1, True, False, "2026-11-30", "not a date", {"k": 1}, 3.0]
+              2.5, 1, True, False, "2026-11-30", "not a date", {"k": 1}, {}, 3.0]
     for kind, rules in cases:
         validator = Validator("f", kind, rules)
         missing, problems = validator.scan(values)
@@ -253,6 +253,11 @@ def test_validator_scan_agrees_with_errors_value_by_value():
             assert list(flagged.get(index, [])) == expected, (kind, rules, value)
         empties = sum(1 for v in values if v is None or v == "" or v == [])
         assert missing == (0 if rules.get("required") else empties)
+        skip = set(range(0, len(values), 2))  # values that failed a transformation are left out entirely
+        missing, problems = validator.scan(values, skip)
+        assert [index for index, _ in problems] == [i for i in flagged if i not in skip]
+        assert missing == (0 if rules.get("required") else sum(
+            1 for i, v in enumerate(values) if i not in skip and (v is None or v == "" or v == [])))
 
 
 def test_transformations_cast_trim_default_and_report_failures_by_index():
