@@ -180,7 +180,7 @@ class LightdomApp(WorkerErrors, GatewayActions, WatchActions, DoctorActions, App
 
     def action_api_key(self) -> None:
         """Store the remote API key in the keyring."""
-        self.push_screen(ApiKeyScreen(self.workspace.settings.serving.remote_provider))
+        self.push_screen(ApiKeyScreen(self.workspace.settings.serving.remote_provider, self.workspace.root))
 
     def action_toggle_dark_theme(self) -> None:
         """Switch light/dark and remember it in settings.tui.theme."""

@@ -88,3 +88,38 @@ async def test_gateway_keys_from_the_registry_pane(workspace) -> None:  # noqa: 
         await settle(pilot)
         assert "my-app: revoked" in _messages(app)
     assert load_keys(workspace.root) == []
+
+
+async def test_the_api_key_dialog_shows_and_deletes_the_stored_key(workspace, monkeypatch) -> None:  # noqa: ANN001
+    """F3 says whether the remote key is set and where from, masked (`keys show`); enter stores one (`keys set`);
+    ctrl+d removes it from the keyring (`keys delete`). A real keyring backend, in memory."""
+    import keyring
+
+    from tests.serving.test_serving_secrets import MemoryKeyring
+
+    secret = "sk-test-0123456789abcdef"
+    provider = workspace.settings.serving.remote_provider
+    monkeypatch.delenv(f"{provider.upper()}_API_KEY", raising=False)
+    previous, backend = keyring.get_keyring(), MemoryKeyring()
+    keyring.set_keyring(backend)
+    try:
+        app = create_app(workspace)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(pilot)
+            await pilot.press("f3")
+            await settle(pilot)
+            assert str(app.screen.query_one("#api-key-current").render()) == "current: not set"
+            await pilot.press(*secret, "enter")
+            await settle(pilot)
+            assert backend.store[("lightdom-tui", provider)] == secret
+            await pilot.press("f3")
+            await settle(pilot)
+            assert str(app.screen.query_one("#api-key-current").render()) == "current: …cdef (keyring)"
+            await pilot.press("ctrl+d")
+            await settle(pilot)
+            assert str(app.screen.query_one("#api-key-status").render()) == "deleted from the keyring"
+            assert str(app.screen.query_one("#api-key-current").render()) == "current: not set"
+            assert all(secret not in str(n.message) for n in app._notifications)
+    finally:
+        keyring.set_keyring(previous)
+    assert backend.store == {}
