@@ -38,12 +38,16 @@ class TrainingSpec:
                             overrides=overrides, adapter_name=self.adapter_name, force=self.force)
 
 
-FORM_STEPS = {"max_steps": "max steps", "eval_steps": "eval every", "save_steps": "save every"}
+FORM_STEPS = {"max_steps": "max steps", "eval_steps": "eval every", "save_steps": "save every",
+              "batch_size": "batch size", "grad_accum": "gradient accumulation", "max_seq_len": "max sequence length",
+              "lora_r": "LoRA rank", "seed": "seed", "early_stopping_patience": "patience"}
 FORM_NUMBERS = {"learning_rate": "learning rate", "epochs": "epochs"}
+FORM_YES_NO = {"packing": "packing", "gradient_checkpointing": "gradient checkpointing"}
 
 
 def spec_from_form(values: dict[str, str]) -> TrainingSpec:
-    """A start form (dataset, base, preset, method; hyper-parameters as text, empty = the preset's) → a spec.
+    """A start form (dataset, base, preset, method; hyper-parameters as text, yes / no choices, empty = the
+    preset's; the adapter's name; force past the memory estimate) → a spec, as `lightdom train`'s flags.
 
     Nothing is invented: a field left empty keeps the preset's value.
     """
@@ -51,9 +55,21 @@ def spec_from_form(values: dict[str, str]) -> TrainingSpec:
 
     overrides = {key: parse_int_option(values.get(key), label) for key, label in FORM_STEPS.items()}
     overrides |= {key: parse_float_option(values.get(key), label) for key, label in FORM_NUMBERS.items()}
+    overrides |= {key: _yes_no(values.get(key), label) for key, label in FORM_YES_NO.items()}
     return TrainingSpec(dataset=values.get("dataset", ""), base=values.get("base") or None,
                         preset=values.get("preset") or None, method=values.get("method") or None,
-                        overrides=overrides)
+                        overrides=overrides, adapter_name=(values.get("name") or "").strip() or None,
+                        force=_yes_no(values.get("force"), "start even if it won't fit") is True)
+
+
+def _yes_no(value: str | None, where: str) -> bool | None:
+    """A form's yes / no field; empty keeps the preset's (None)."""
+    text = (value or "").strip().lower()
+    if not text:
+        return None
+    if text not in ("yes", "no"):
+        raise LightdomError(f"{where}: {value!r} is not yes or no")
+    return text == "yes"
 
 
 @dataclass

@@ -208,12 +208,16 @@ async def test_training_form_exports_the_script_instead_of_training(workspace, t
         await settle(pilot)
         app.screen.query_one("#form-base").value = "tiny"
         app.screen.query_one("#form-preset").value = "tiny-cpu"
-        app.screen.query_one("#form-export_script").value = str(out)
+        for key, value in {"lora_r": "4", "batch_size": "2", "seed": "3", "max_seq_len": "256",
+                           "packing": "no", "export_script": str(out)}.items():  # as --lora-r 4 … --no-packing
+            app.screen.query_one(f"#form-{key}").value = value
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert f"wrote {out / 'train.py'} and {out / 'config.json'}" in _messages(app)
     config = json.loads((out / "config.json").read_text(encoding="utf-8"))
-    assert config["method"] == "lora" and config["lora_r"] == 8 and json.dumps(config["base_model"])
+    assert config["method"] == "lora" and json.dumps(config["base_model"])
+    assert (config["lora_r"], config["batch_size"], config["seed"], config["max_seq_len"], config["packing"]) == (
+        4, 2, 3, 256, False)  # the form's hyper-parameters, as the CLI's flags give them
     assert "lightdom_tui" not in (out / "train.py").read_text(encoding="utf-8").replace("LightDom", "")
     with workspace.session() as session:
         assert session.exec(select(TrainingRun)).all() == []  # nothing trained

@@ -59,6 +59,8 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
             box.border_title = f"{self._title} (enter next · ctrl+s submit · escape cancel)"
             if self._note:
                 yield Static(self._note, classes="dialog-text")
+            if self._preview is not None:  # above the fields: a long form scrolls, the estimate stays in view
+                yield Static("[dim]estimating…[/dim]", id="form-preview", classes="dialog-text")
             for item in self._fields:
                 with Horizontal(classes="form-row"):
                     yield Label(item.label, classes="form-label")
@@ -72,8 +74,6 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
                     else:
                         yield Input(item.value, placeholder=item.placeholder, id=f"form-{item.key}",
                                     classes="form-input", select_on_focus=False)
-            if self._preview is not None:
-                yield Static("[dim]estimating…[/dim]", id="form-preview", classes="dialog-text")
 
     def on_mount(self) -> None:
         self.query_one(f"#form-{self._fields[0].key}").focus()

@@ -34,6 +34,7 @@ LOG_LINES = 200
 ACCELERATE = "accelerate launch"  # `lightdom train --accelerate`: a written accelerate config, then the launch
 LAUNCHES = ("this process", ACCELERATE)
 ACCELERATE_LIST_S = 3.0  # list the runs again once the launch has recorded its run
+YES_NO = ("yes", "no")
 
 
 class MetricsUpdated(Message):
@@ -252,6 +253,16 @@ class TrainingPane(Pane):
             FormField("max_steps", "max steps", placeholder="empty = the preset's"),
             FormField("eval_steps", "eval every (steps)", placeholder="empty = the preset's"),
             FormField("save_steps", "save every (steps)", placeholder="empty = the preset's"),
+            FormField("batch_size", "batch size", placeholder="empty = the preset's"),
+            FormField("grad_accum", "gradient accumulation", placeholder="empty = the preset's"),
+            FormField("max_seq_len", "max sequence length", placeholder="empty = the preset's"),
+            FormField("lora_r", "LoRA rank", placeholder="empty = the preset's"),
+            FormField("seed", "seed", placeholder="empty = the preset's"),
+            FormField("early_stopping_patience", "patience (evals)", placeholder="empty = the preset's"),
+            FormField("packing", "packing", placeholder="the preset's", choices=YES_NO),
+            FormField("gradient_checkpointing", "gradient checkpointing", placeholder="the preset's", choices=YES_NO),
+            FormField("name", "adapter name", placeholder="empty = generated"),
+            FormField("force", "start if it won't fit", placeholder="no", choices=YES_NO),
             FormField("launch", "launch", LAUNCHES[0], choices=LAUNCHES),
             FormField("processes", "processes", placeholder="with accelerate: empty = one per GPU"),
             FormField("export_script", "export script to", placeholder="a folder: write the script, don't train"),
