@@ -407,6 +407,7 @@ def _train_loop(
     stream = plan.stream(config.seed, start=state.micro_batches)
     status = "completed"
     last_saved = state.step if checkpoint is not None else -1
+    last_eval_seconds = 0.0
     while state.step < steps and not state.early_stopped:
         if is_cancel_requested(workspace, run.id):
             status = "cancelled"
@@ -430,12 +431,15 @@ def _train_loop(
             grad_norm=grad_norm,
             tokens_per_sec=sum(b.n_tokens for b in batches) / max(elapsed, 1e-9),
         )
-        # The budget is the user's wall clock for the whole run: steps and evals.
-        over_budget = bool(config.time_budget_s) and state.train_seconds + state.eval_seconds >= config.time_budget_s
+        # The budget is the user's wall clock for the whole run: steps, evals and the closing eval
+        # (as long as the last one took: it tracks what the machine gives now).
+        spent = state.train_seconds + state.eval_seconds + last_eval_seconds
+        over_budget = bool(config.time_budget_s) and spent >= config.time_budget_s
         if eval_plan is not None and (state.step % every == 0 or state.step == steps or over_budget):
             eval_started = time.perf_counter()
             _eval_and_track(model, eval_plan, device, config, state, metrics, run_dir, tokenizer, task_items)
-            state.eval_seconds += time.perf_counter() - eval_started
+            last_eval_seconds = time.perf_counter() - eval_started
+            state.eval_seconds += last_eval_seconds
             if metrics.task_score is not None:
                 _record_task_eval(workspace, run.id, state.step, metrics)
         emit(callbacks, "on_step", metrics)

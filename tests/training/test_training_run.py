@@ -102,6 +102,15 @@ def test_early_stopping_on_eval_loss_keeps_the_best_adapter(workspace, tiny_base
     assert json.loads((Path(adapter.path) / "lightdom_adapter.json").read_text())["adapter_step"] == 2
 
 
+def test_time_budget_stops_the_run_with_a_closing_eval_and_keeps_the_adapter(workspace, tiny_base,
+                                                                             small_dataset) -> None:
+    overrides = {**FAST, "max_steps": 20, "eval_steps": 10, "time_budget_s": 0.001}  # any step exceeds it
+    result = train(workspace, TrainRequest(dataset=small_dataset, base=tiny_base, preset="tiny-cpu", overrides=overrides))
+    assert result.status == "completed" and result.adapter_version
+    assert result.metrics["early_stopped"] is True and result.metrics["steps"] == 1 and result.metrics["best_step"] == 1
+    assert result.metrics["eval_seconds"] > 0  # the budget stop evaluates once before it saves
+
+
 def test_qlora_nf4_trains_on_cpu(workspace, tiny_base, small_dataset) -> None:
     overrides = {"max_steps": 2, "save_steps": 2, "eval_steps": 2, "max_seq_len": 128, "grad_accum": 1}
     result = train(workspace, TrainRequest(dataset=small_dataset, base=tiny_base, preset="tiny-cpu", method="qlora",
