@@ -441,7 +441,7 @@ def _train_loop(
             last_eval_seconds = time.perf_counter() - eval_started
             state.eval_seconds += last_eval_seconds
             if metrics.task_score is not None:
-                _record_task_eval(workspace, run.id, state.step, metrics)
+                _record_task_eval(workspace, run.id, state.step, metrics, best=state.best_step == state.step)
         emit(callbacks, "on_step", metrics)
         if over_budget:
             state.early_stopped = True  # the user's time budget: stop here, the best checkpoint is kept
@@ -487,12 +487,13 @@ def _task_items(workspace: Workspace, dataset: Dataset, config: TrainConfig) -> 
     return attribute_items(conversations, config.task_eval_items)
 
 
-def _record_task_eval(workspace: Workspace, run_id: int, step: int, metrics: StepMetrics) -> None:
-    """Append the eval's task score to the run's meta (``task_evals``) for the CLI and the training pane."""
+def _record_task_eval(workspace: Workspace, run_id: int, step: int, metrics: StepMetrics, best: bool) -> None:
+    """Append the eval's task score to the run's meta (``task_evals``) for the CLI and the training
+    pane; ``best``: its checkpoint is now the one the run keeps."""
     with workspace.session() as session:
         record = get_run(session, run_id)
         history = list(run_meta(record).get("task_evals", []))
-        history.append({"step": step, "name_f1": metrics.task_score, "eval_loss": metrics.eval_loss})
+        history.append({"step": step, "name_f1": metrics.task_score, "eval_loss": metrics.eval_loss, "best": best})
         update_meta(session, record, task_evals=history)
 
 

@@ -45,13 +45,16 @@ async def test_the_plan_and_each_evals_name_f1_show_as_they_are_recorded(workspa
                                                 overrides={"max_steps": 8, "eval_steps": 2}))
     _set_status(workspace, run_id, "running", pid=os.getpid())
     writer = DatabaseMetrics(workspace, run_id)
+    kept: list[float] = []
 
     def step(n: int, f1: float | None = None) -> None:
         metrics = StepMetrics(step=n, total_steps=8, epoch=n / 4, loss=2.0 - n / 10, learning_rate=1e-3,
                               grad_norm=1.0, tokens_per_sec=100.0, eval_loss=1.5 - n / 20 if f1 is not None else None,
                               task_score=f1)
-        if f1 is not None:
-            _record_task_eval(workspace, run_id, n, metrics)  # what the trainer does at each eval
+        if f1 is not None:  # what the trainer does at each eval: it says whether this checkpoint is now kept
+            best = not kept or f1 > kept[-1]
+            kept.extend([f1] if best else [])
+            _record_task_eval(workspace, run_id, n, metrics, best=best)
         writer.on_step(metrics)
 
     step(1)

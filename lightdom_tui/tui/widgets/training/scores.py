@@ -37,23 +37,14 @@ def task_evals(meta: dict[str, Any]) -> list[TaskEval]:
 
 
 def kept_eval(meta: dict[str, Any], evals: list[TaskEval]) -> TaskEval | None:
-    """The eval whose checkpoint is kept as the run's adapter.
-
-    A finished run says it (``summary.best_step``); while it runs, the trainer's rule is
-    applied to the evals so far: an eval replaces the best when it beats it by more than
-    ``early_stopping_min_delta`` (training.trainer._eval_and_track).
-    """
+    """The eval whose checkpoint is kept as the run's adapter: a finished run says it
+    (``summary.best_step``); while it runs, the latest eval the trainer marked ``best``."""
     summary = meta.get("summary") or {}
-    if summary.get("best_task_score") is not None:
-        match = [e for e in evals if e.step == summary.get("best_step")]
-        if match:
-            return match[-1]
-    delta = float((meta.get("train") or {}).get("early_stopping_min_delta") or 0.0)
-    best: TaskEval | None = None
-    for item in evals:
-        if best is None or item.name_f1 > best.name_f1 + delta:
-            best = item
-    return best
+    wanted = summary.get("best_step") if summary.get("best_task_score") is not None else None
+    if wanted is None:
+        flagged = [row.get("step") for row in meta.get("task_evals") or [] if isinstance(row, dict) and row.get("best")]
+        wanted = flagged[-1] if flagged else None
+    return next((e for e in reversed(evals) if e.step == wanted), None)
 
 
 def score_line(meta: dict[str, Any]) -> str | None:
