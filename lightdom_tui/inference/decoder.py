@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import json
 import math
 import random
+import re
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -35,8 +37,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lightdom_tui.errors import LightdomError
+from lightdom_tui.prompts import normalise_name
 
 GREEDY_TRIES = 32  # a greedy pick the grammar refuses: candidates checked one by one before filtering them all
+VETO_TRIES = 16  # picks refused for repeating a name before the repeat is let through (the validator reports it)
+# A complete "name" string value; only unescaped quotes are JSON structure, so "name" cannot match inside a string.
+_NAME_VALUE = re.compile(r'"name"\s*:\s*"((?:[^"\\]|\\.)*)"')
 KV_UNIFIED = False  # one KV stream per sequence: attention spans only its own tokens
 
 
@@ -53,6 +59,9 @@ class GenerationRequest:
     grammar: str | None = None  # GBNF text (root rule "root"), e.g. from a JSON schema
     repeat_penalty: float = 1.0
     on_text: Callable[[str], None] | None = None  # streaming: called from the scheduler thread
+    # Refuse a token that closes a JSON "name" string equal (normalised) to an earlier one: attribute
+    # answers need unique names and a grammar cannot say so. Costs a check on tokens holding a quote.
+    unique_names: bool = False
 
 
 @dataclass
@@ -275,21 +284,51 @@ class BatchDecoder:
         return chain, grammar
 
     def _pick(self, slot: _Slot, logits: Any) -> int:
-        """The next token of a constrained sequence: the chain's choice when the grammar allows it."""
+        """The next token of a constrained sequence (grammar and/or unique names), accepted by its samplers."""
+        lib = self._lib
+        token = self._choose(slot, logits)
+        if slot.job.request.unique_names and self._repeats(slot, token):
+            token = self._veto(slot, logits, token)
+        if slot.grammar is not None:
+            lib.llama_sampler_accept(slot.grammar, token)
+        lib.llama_sampler_accept(slot.sampler, token)
+        return token
+
+    def _choose(self, slot: _Slot, logits: Any) -> int:
+        """The chain's choice when the grammar allows it, else the choice among what the grammar allows."""
         lib, pool = self._lib, self._candidates
         pool.fill(logits)
         lib.llama_sampler_apply(slot.sampler, pool.ref)
         token = int(pool.data["id"][pool.array.selected])
-        if not pool.allowed(slot.grammar, token):
-            token = pool.most_likely_allowed(slot.grammar, logits) if slot.greedy else -1
+        if slot.grammar is None or pool.allowed(slot.grammar, token):
+            return token
+        token = pool.most_likely_allowed(slot.grammar, logits) if slot.greedy else -1
         if token < 0:
             pool.fill(logits)
             lib.llama_sampler_apply(slot.grammar, pool.ref)
             lib.llama_sampler_apply(slot.sampler, pool.ref)
             token = int(pool.data["id"][pool.array.selected])
-        lib.llama_sampler_accept(slot.grammar, token)
-        lib.llama_sampler_accept(slot.sampler, token)
         return token
+
+    def _repeats(self, slot: _Slot, token: int) -> bool:
+        """``token`` would close a "name" value repeating an earlier one (only a piece with a quote can)."""
+        piece = self._piece(token)
+        return b'"' in piece and repeats_name(slot.text, piece.decode("utf-8", "replace"))
+
+    def _veto(self, slot: _Slot, logits: Any, token: int) -> int:
+        """The choice with each name-repeating pick refused in turn (greedy: the next most likely one;
+        sampled: a fresh draw), at most ``VETO_TRIES``; then the repeat goes through (the validator reports it)."""
+        first, work = token, logits.copy()  # the raw logits stay untouched for the answer's log-probability
+        for _ in range(VETO_TRIES):
+            work[token] = -math.inf
+            token = self._choose(slot, work)
+            if not math.isfinite(float(work[token])):
+                return first  # everything the grammar allows was refused
+            if slot.grammar is not None and not self._candidates.allowed(slot.grammar, token):
+                return first
+            if not self._repeats(slot, token):
+                return token
+        return first
 
     def _put(self, n: int, token: int, pos: int, seq: int, logits: bool) -> None:
         batch = self.batch
@@ -347,7 +386,7 @@ class BatchDecoder:
 
         lib = self._lib
         logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(self.ctx, slot.batch_index), shape=(self.n_vocab,))
-        if slot.grammar is None:
+        if slot.grammar is None and not slot.job.request.unique_names:
             token = lib.llama_sampler_sample(slot.sampler, self.ctx, slot.batch_index)
         else:
             token = self._pick(slot, logits)
@@ -417,6 +456,25 @@ def _stopped(cause: BaseException) -> LightdomError:
     error = LightdomError(f"the model's decoder stopped ({type(cause).__name__}: {cause}); the next call loads it afresh")
     error.__cause__ = cause
     return error
+
+
+def repeats_name(text: str, piece: str) -> bool:
+    """Appending ``piece`` to the JSON ``text`` closes a "name" string value whose text, normalised
+    (:func:`~lightdom_tui.prompts.normalise_name`), equals an earlier name's.
+
+    A piece may close the value and go on (``",``) or hold a whole value; escapes are decoded first.
+    """
+    seen: set[str] = set()
+    for match in _NAME_VALUE.finditer(text + piece):
+        try:
+            value = json.loads(f'"{match.group(1)}"')
+        except json.JSONDecodeError:
+            value = match.group(1)
+        name = normalise_name(value)
+        if match.end() > len(text) and name in seen:
+            return True
+        seen.add(name)
+    return False
 
 
 def _logprob(logits: Any, token: int) -> float:

@@ -134,6 +134,7 @@ class LoadedModel:
         repeat_penalty: float = 1.0,
         on_text: Callable[[str], None] | None = None,
         cancel: threading.Event | None = None,
+        unique_names: bool = False,
     ) -> Job:
         """Queue one chat completion on this model; ``job.future`` gives the :class:`Generation`.
 
@@ -144,6 +145,7 @@ class LoadedModel:
         request = GenerationRequest(
             prompt_tokens=self.render(messages), max_tokens=max_tokens, temperature=temperature, top_p=top_p,
             seed=seed, stop=list(stop or []), grammar=grammar, repeat_penalty=repeat_penalty, on_text=on_text,
+            unique_names=unique_names,
         )
         return self.decoder.submit(request, cancel)
 
@@ -250,11 +252,13 @@ class EnginePool:
         temperature: float,
         response_format: dict[str, Any] | None = None,
         repeat_penalty: float = 1.0,
+        unique_names: bool = False,
     ) -> ChatReply:
-        """One chat completion on ``version`` (constrained by ``response_format`` when given)."""
+        """One chat completion on ``version`` (constrained by ``response_format`` when given;
+        ``unique_names``: no JSON "name" value repeats, see :class:`GenerationRequest`)."""
         generation = self.get(version, path).generate(
             messages, max_tokens=max_tokens, temperature=temperature, grammar=grammar_for(response_format),
-            repeat_penalty=repeat_penalty,
+            repeat_penalty=repeat_penalty, unique_names=unique_names,
         )
         return ChatReply(text=generation.text, finish_reason=generation.finish_reason,
                          prompt_tokens=generation.prompt_tokens, completion_tokens=generation.completion_tokens,
