@@ -76,8 +76,10 @@ def complete_json(
     *,
     max_tokens: int | None = None,
     repeat_penalty: float = 1.0,
+    unique_names: bool = False,
 ) -> Completion:
-    """One chat completion constrained to ``schema`` (llama.cpp grammar) on the serving engine pool.
+    """One chat completion constrained to ``schema`` (llama.cpp grammar) on the serving engine pool
+    (``unique_names``: no JSON "name" value repeats, as attribute answers need).
 
     The pool shares loaded models (one lock each) with serving but logs nothing.
     GGUF versions only.
@@ -91,7 +93,8 @@ def complete_json(
     def call(cap: int):  # noqa: ANN202
         return pool.chat(version.version, version.path, messages, max_tokens=cap,
                          temperature=workspace.settings.serving.temperature,
-                         response_format={"type": "json_object", "schema": schema}, repeat_penalty=repeat_penalty)
+                         response_format={"type": "json_object", "schema": schema}, repeat_penalty=repeat_penalty,
+                         unique_names=unique_names)
 
     try:
         reply = complete_untruncated(call, max_tokens or workspace.settings.serving.max_tokens)
@@ -127,7 +130,8 @@ def generate_attributes_for(
     from lightdom_tui.inference.constrained import REPEAT_PENALTY, request_schema  # the served request shape
 
     messages = render_for_version(workspace, topic, count, context, version_prompts(version))
-    completion = complete_json(workspace, version, messages, request_schema(count), repeat_penalty=REPEAT_PENALTY)
+    completion = complete_json(workspace, version, messages, request_schema(count), repeat_penalty=REPEAT_PENALTY,
+                              unique_names=True)
     if completion.text is None:
         check = AttributeCheck(errors=[completion.error or "no answer"])
         return AttributeGeneration(topic, None, check, completion.latency_ms, error=completion.error)

@@ -42,8 +42,9 @@ class ChatEngine(Protocol):
         temperature: float,
         response_format: dict[str, Any] | None,
         repeat_penalty: float,
+        unique_names: bool = False,
     ) -> ChatReply:
-        """One chat completion."""
+        """One chat completion (``unique_names``: the decoder refuses a repeated JSON "name", where it can)."""
         ...
 
 
@@ -68,7 +69,8 @@ def _complete(engine: ChatEngine, messages: list[dict[str, Any]], max_tokens: in
 
     def call(cap: int) -> ChatReply:
         return engine.chat(messages, max_tokens=cap, temperature=temperature,
-                           response_format={"type": "json_object", "schema": schema}, repeat_penalty=REPEAT_PENALTY)
+                           response_format={"type": "json_object", "schema": schema}, repeat_penalty=REPEAT_PENALTY,
+                           unique_names=True)
 
     def count(reply: ChatReply) -> None:
         answer.calls += 1

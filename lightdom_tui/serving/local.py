@@ -32,10 +32,12 @@ class LocalEngine:
         temperature: float,
         response_format: dict[str, Any] | None,
         repeat_penalty: float,
+        unique_names: bool = False,
     ) -> ChatReply:
         """One chat completion on this engine's version."""
         return self.pool.chat(self.version, self.path, messages, max_tokens=max_tokens, temperature=temperature,
-                              response_format=response_format, repeat_penalty=repeat_penalty)
+                              response_format=response_format, repeat_penalty=repeat_penalty,
+                              unique_names=unique_names)
 
 
 def engine_pool(ws: Any) -> EnginePool:

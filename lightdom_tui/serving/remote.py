@@ -67,8 +67,12 @@ class RemoteEngine:
         temperature: float,
         response_format: dict[str, Any] | None = None,
         repeat_penalty: float = 1.0,
+        unique_names: bool = False,
     ) -> ChatReply:
-        """One completion with bounded retries; raises :class:`RemoteError` with a clear reason."""
+        """One completion with bounded retries; raises :class:`RemoteError` with a clear reason.
+
+        ``repeat_penalty`` and ``unique_names`` are local decoder controls an OpenAI API does not take.
+        """
         payload = self._payload(messages, max_tokens, temperature, response_format)
         return self._parse(self._post(payload), self.settings.remote_base_url.rstrip("/"))
 
