@@ -16,6 +16,11 @@ attribute requests, the grammar refused 8 % of the greedy picks, each a ~8 ms fi
 Decoding four sequences costs little more than decoding one on a CPU (the weights are
 read once per step), which is where the throughput comes from.
 
+A request may ask for ``unique_names`` (attribute answers): a token whose piece would close
+a JSON ``"name"`` string equal (normalised) to an earlier name is refused like a grammar
+refusal, the next choice taken instead. Only pieces holding a quote are checked (a regex
+over the answer so far, microseconds), so it costs nothing measurable per token.
+
 The context is touched by the scheduler thread only (llama.cpp contexts are not
 thread-safe); callers submit a :class:`GenerationRequest` and wait on a future.
 ctypes releases the GIL during ``llama_decode``, so the web server keeps serving.
