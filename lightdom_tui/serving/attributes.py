@@ -16,7 +16,8 @@ Steps for one request:
 A mild repeat penalty (``REPEAT_PENALTY``) is applied locally as well: it makes a
 small model less likely to repeat a name, and the grammar still fixes the JSON shape.
 The local decoder is also asked for ``unique_names``: it refuses the token that would
-close a repeated name, so step 3's drop and follow-up are left for remote engines.
+close a repeated name, so step 3's drop and follow-up are left for remote engines and
+for the rare repeat it lets through (every alternative refused, ``VETO_TRIES``).
 """
 
 from __future__ import annotations
