@@ -399,6 +399,19 @@ def plain_recipe(home: Path, out: Path, epochs: int = 3, batch: int = 8, lr: flo
 # --------------------------------------------------------------------------- main
 
 
+def verdict(rows: dict[str, Any]) -> dict[str, Any] | None:
+    """The issue's targets on the rows measured: default >= 2x plain, >= base + 0.10, 100 % valid."""
+    f1 = {name: (row.get("heldout") or {}).get("f1") for name, row in rows.items()}
+    if f1.get("default") is None:
+        return None
+    return {
+        "default_vs_plain": round(f1["default"] / f1["plain"], 2) if f1.get("plain") else None,
+        "default_minus_base": round(f1["default"] - f1["base"], 3) if f1.get("base") is not None else None,
+        "json_validity": (rows["default"].get("heldout") or {}).get("json_validity"),
+        "target": "default >= 2x plain and >= base + 0.10, 100 % valid JSON",
+    }
+
+
 def save(results: dict[str, Any]) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
@@ -425,60 +438,45 @@ def main() -> None:
     if not (home / "lightdom.toml").exists():
         lightdom(home, "init", "--json")
     steps = Steps(args.work)
-    results["step_seconds"] = {name: done["seconds"] for name, done in steps.done.items()}
     rows: dict[str, Any] = {}
     results["rows"] = rows
     # The product's path first, on an idle machine (its time budget is wall time), then the
-    # plain recipe (no budget), then the base and the memory-only rows.
+    # plain recipe (no budget), then the base: the verdict's rows. Then the lever rows.
     if "default" in parts or "plain" in parts:
         user_dataset(home, data, steps)
     adapter = default_train(home, steps) if "default" in parts else None
     if adapter:
         rows["default"] = default_serve(home, adapter, references, steps)
         save(results)
-    plain = steps.run("plain-train", plain_recipe, home, args.work) if "plain" in parts else None
+    if "plain" in parts:
+        plain = steps.run("plain-train", plain_recipe, home, args.work)
+        gguf = steps.run("plain-export", lightdom, home, "export", plain["adapter"], "--json")["version"]
+        rows["plain"] = {**plain, "version": gguf, "heldout": steps.run("eval-plain", evaluate, home, gguf, references)}
+        save(results)
     if "base" in parts:
         version = steps.run("base-version", base_in_user_wording, home)
         rows["base"] = {"version": version, "heldout": steps.run("eval-base", evaluate, home, version, references)}
         save(results)
-    if "base" in parts and "default" in parts:  # retrieval alone, no training
+    results["verdict"] = verdict(rows)
+    save(results)
+    # Lever rows: how much of each side is the memory (same weights, only the request differs).
+    if "levers" in parts and "base" in rows:
         memory = steps.run("base-memory-version", with_memory, home, rows["base"]["version"])
         rows["base+memory"] = {"version": memory, "heldout": steps.run("eval-base-memory", evaluate, home, memory,
                                                                        references)}
         save(results)
-    if adapter:
-        if not has_memory(home, rows["default"]["version"]):  # a recipe without fewshot_k: measure the lever too
-            memory = steps.run("default-memory-version", with_memory, home, rows["default"]["version"])
-            rows["default+memory"] = {"version": memory, "heldout": steps.run(
-                "eval-default-memory", evaluate, home, memory, references)}
-        save(results)
-    if plain:
-        gguf = steps.run("plain-export", lightdom, home, "export", plain["adapter"], "--json")["version"]
-        rows["plain"] = {**plain, "version": gguf, "heldout": steps.run("eval-plain", evaluate, home, gguf, references)}
-        save(results)
-    # Lever rows: how much of each side is the memory (same weights, only the request differs).
-    if adapter and has_memory(home, rows["default"]["version"]) and "levers" in parts:
+    if "levers" in parts and "default" in rows and has_memory(home, rows["default"]["version"]):
         bare = steps.run("default-nomemory-version", without_memory, home, rows["default"]["version"])
         rows["default-without-memory"] = {"version": bare, "heldout": steps.run(
             "eval-default-nomemory", evaluate, home, bare, references)}
         save(results)
-    if plain and "levers" in parts:
+    if "levers" in parts and "plain" in rows:
         memory = steps.run("plain-memory-version", with_memory, home, rows["plain"]["version"])
         rows["plain+memory"] = {"version": memory, "heldout": steps.run("eval-plain-memory", evaluate, home, memory,
                                                                        references)}
         save(results)
     f1 = {name: (row.get("heldout") or {}).get("f1") for name, row in rows.items()}
-    # The product's default recipe remembers its dataset (fewshot_k); a run trained before that
-    # existed is measured with the memory registered on the same weights ("default+memory").
-    product = "default+memory" if f1.get("default+memory") is not None else "default"
-    if f1.get(product) is not None:
-        results["verdict"] = {
-            "product_row": product,
-            "default_vs_plain": round(f1[product] / f1["plain"], 2) if f1.get("plain") else None,
-            "default_minus_base": round(f1[product] - f1["base"], 3) if f1.get("base") is not None else None,
-            "json_validity": (rows[product].get("heldout") or {}).get("json_validity"),
-            "target": "default >= 2x plain and >= base + 0.10, 100 % valid JSON",
-        }
+    results["step_seconds"] = {name: done["seconds"] for name, done in steps.done.items()}
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     save(results)
     print(json.dumps({"f1": f1, "verdict": results.get("verdict")}, indent=1))
