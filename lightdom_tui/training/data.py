@@ -47,6 +47,7 @@ class PreparedData:
     train: list[RenderedExample]
     validation: list[RenderedExample]
     stats: dict[str, SplitStats]
+    memory: TrainingMemory | None = None  # the dataset as its own memory (fewshot_k), built once
 
 
 def get_dataset(session: Session, ref: str | int) -> Dataset:
@@ -150,4 +151,4 @@ def prepare_data(session: Session, dataset: Dataset, tokenizer: Any, max_len: in
             f"({train_stats.examples} in train: {train_stats.dropped_no_assistant} without an assistant answer, "
             f"{train_stats.dropped_too_long} too long, {train_stats.render_errors} failed to render)"
         )
-    return PreparedData(dataset, train, validation, {"train": train_stats, "validation": val_stats})
+    return PreparedData(dataset, train, validation, {"train": train_stats, "validation": val_stats}, memory)

@@ -39,7 +39,7 @@ from lightdom_tui.modelio.load import (
 from lightdom_tui.training.callbacks import DatabaseMetrics, StepMetrics, TrainingCallback, emit
 from lightdom_tui.training.checkpoints import LoopState, latest_checkpoint, load_checkpoint, save_checkpoint
 from lightdom_tui.training.config import TrainConfig, TrainRequest, TrainResult
-from lightdom_tui.training.data import PreparedData, get_dataset, prepare_data
+from lightdom_tui.training.data import PreparedData, TrainingMemory, get_dataset, prepare_data
 from lightdom_tui.training.memory import MemoryEstimate, available_memory, check_fits, estimate_memory
 from lightdom_tui.training.packing import Batch, BatchPlan, build_plan
 from lightdom_tui.training.presets import get_preset
@@ -389,7 +389,7 @@ def _train_loop(
     eval_plan = build_plan(data.validation, max_len=config.max_seq_len, batch_size=config.batch_size, packing=config.packing, pad_id=pad_id) if data.validation else None
     steps = total_steps(config, plan.n_batches, meta.get("recipe"))
     every = eval_every(config, steps)
-    task_items = _task_items(workspace, dataset, config)
+    task_items = _task_items(workspace, dataset, config, data.memory)
     optimizer, scheduler = make_optimizer(model, config, steps)
     state = LoopState()
     checkpoint = latest_checkpoint(run_dir) if resume else None
@@ -466,19 +466,20 @@ def _fill(plan: BatchPlan, max_len: int) -> float:
     return round(used / max(1, len(plan.rows) * max_len), 4)
 
 
-def _task_items(workspace: Workspace, dataset: Dataset, config: TrainConfig) -> list[Any]:
-    """Validation prompts + reference names for the task metric (empty when the config has none)."""
+def _task_items(workspace: Workspace, dataset: Dataset, config: TrainConfig,
+                memory: TrainingMemory | None) -> list[Any]:
+    """Validation prompts + reference names for the task metric (empty when the config has none),
+    asked with ``memory`` (the one prepare_data built) when the recipe has one."""
     if not config.task_metric:
         return []
     from lightdom_tui.fewshot import with_shots
-    from lightdom_tui.training.data import dataset_rows, training_memory
+    from lightdom_tui.training.data import dataset_rows
     from lightdom_tui.training.task_eval import attribute_items
 
     assert dataset.id is not None
     with workspace.session() as session:
         rows = dataset_rows(session, dataset.id, "validation")
         conversations = [messages for example, messages in rows if example.task_type == ATTRIBUTE_TASK]
-        memory = training_memory(session, dataset, config.fewshot_k)
         if memory is not None:  # ask the way the version will be served: its remembered examples first
             topics = [loads(example.metadata_json, {}).get("topic") for example, _ in rows
                       if example.task_type == ATTRIBUTE_TASK]
