@@ -11,6 +11,9 @@ Both servers run as subprocesses on 127.0.0.1 with the embedded SmolLM2-135M Q4_
 
 Targets (issue 17): overhead at concurrency 1 at most 5 %; throughput at concurrency 4
 at least 2x that server's. Writes bench/results/gateway.json.
+Both servers run under the OpenMP wait policy of this environment: the product leaves
+libgomp's default (see lightdom_tui/inference/__init__.py); OMP_WAIT_POLICY=PASSIVE
+measures a crowded box's setting.
 Run: ``nice -n 10 .venv/bin/python bench/gateway.py [--quick]``.
 """
 
@@ -30,7 +33,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
 
 HERE = Path(__file__).resolve().parent
@@ -159,6 +161,7 @@ def main() -> None:
     from lightdom_tui.modelio.embedded import EMBEDDED_VERSION, embedded_gguf_path
     from lightdom_tui.prompts import render_attribute_messages, validate_attribute_answer
 
+    load_at_start = os.getloadavg()[0]
     n1, n_batch, n_attr, max_tokens = (4, 8, 8, 48) if args.quick else (12, 16, 50, 96)
     gguf = embedded_gguf_path()
     theirs, their_url = start_llama_server(gguf)
@@ -198,7 +201,9 @@ def main() -> None:
     result = {
         "benchmark": "gateway",
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": THREADS,
-                    "load_1m": os.getloadavg()[0]},
+                    "load_1m": os.getloadavg()[0],
+                    "load_1m_at_start": load_at_start,
+                    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY") or "default"},
         "model": EMBEDDED_VERSION, "gateway_parallel": args.parallel, "max_tokens": max_tokens,
         "concurrency_1": one, "concurrency": many, "attributes_50": attributes,
         "targets": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import shutil
 import sys
@@ -57,7 +58,24 @@ def check_llama_cpp() -> dict[str, Any]:
         "version": llama_cpp.__version__,
         "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
         "system_info": info,
+        **openmp_wait(),
     }
+
+
+def openmp_wait() -> dict[str, Any]:
+    """The OpenMP wait policy llama.cpp's CPU threads run under, and advice when the box is crowded.
+
+    libgomp's default (spin briefly, then sleep) is fastest on a box that is not crowded
+    (see :mod:`lightdom_tui.inference`); when other processes keep every CPU busy, a spinning
+    thread waits on a partner that is not running, and PASSIVE can decode faster.
+    """
+    policy = os.environ.get("OMP_WAIT_POLICY", "").strip().upper() or "default"
+    load, cpus = os.getloadavg()[0], os.cpu_count() or 1
+    result: dict[str, Any] = {"omp_wait_policy": policy, "load_1m": round(load, 2)}
+    if load > cpus and policy != "PASSIVE":
+        result["omp_note"] = (f"load {load:.1f} exceeds the {cpus} CPUs: if decoding crawls, "
+                              "start lightdom with OMP_WAIT_POLICY=PASSIVE")
+    return result
 
 
 def check_bitsandbytes() -> dict[str, Any]:

@@ -58,7 +58,10 @@ def doctor(ctx: typer.Context, json: JsonOpt = False) -> None:
         ws = report["workspace"]
         table.add_row("python", report["python"])
         table.add_row("torch", f"{torch.get('version', 'not installed')} — device {torch['device']}")
-        table.add_row("llama.cpp", f"{llama.get('version', 'missing')} gpu_offload={llama.get('gpu_offload')}")
+        table.add_row("llama.cpp", f"{llama.get('version', 'missing')} gpu_offload={llama.get('gpu_offload')} "
+                                   f"omp_wait={llama.get('omp_wait_policy')}")
+        if llama.get("omp_note"):
+            table.add_row("", llama["omp_note"])
         table.add_row("bitsandbytes", f"{report['bitsandbytes'].get('version')} ({report['bitsandbytes'].get('backend')})")
         table.add_row("keyring", str(report["keyring"].get("backend") or report["keyring"]))
         table.add_row("disk free", f"{report['disk']['free_gb']} GiB")

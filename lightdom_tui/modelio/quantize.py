@@ -13,16 +13,11 @@ types; the result's ``fallback`` field notes this.
 
 from __future__ import annotations
 
-import os
-
 import ctypes
 from dataclasses import dataclass
 from pathlib import Path
 
 from lightdom_tui.errors import LightdomError
-
-# See lightdom_tui/serving/__init__.py: OpenMP busy-waiting crawls on a shared box.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 FTYPE_PREFIXES = ("LLAMA_FTYPE_MOSTLY_", "LLAMA_FTYPE_ALL_")
 K_QUANT_BLOCK = 256

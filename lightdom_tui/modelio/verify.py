@@ -21,15 +21,11 @@ perplexity delta (``ppl_quant / ppl_f16 - 1``). Thresholds per family are in
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-# See lightdom_tui/serving/__init__.py: OpenMP busy-waiting crawls on a shared box.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 F16_REL_TOLERANCE = 0.02
 TIE_FACTOR = 4.0

@@ -1,13 +1,4 @@
 """Serving: the local llama.cpp engine, the remote OpenAI-compatible engine, the router.
 
-llama.cpp's CPU backend runs its threads under OpenMP. OpenMP's default "active"
-wait spins between steps; on a shared or oversubscribed box that turns a 2-thread
-decode into a crawl (measured here: 63 s vs 8 s for the same 60 tokens under load).
-"PASSIVE" is set before llama_cpp is first imported; an explicit setting wins.
+The OpenMP wait policy llama.cpp's threads run under: see :mod:`lightdom_tui.inference`.
 """
-
-from __future__ import annotations
-
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
