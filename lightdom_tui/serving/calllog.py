@@ -37,7 +37,7 @@ from lightdom_tui.workspace import Workspace
 
 log = logging.getLogger(__name__)
 VERDICTS = ("accept", "reject", "correct")
-CANCELLED = "cancelled:"  # the error of a call whose client went away mid-stream
+CANCELLED = "cancelled:"  # the error of a call whose client went away before its answer
 WRITE_WAIT_S = 10.0  # a verdict sent right after its answer waits this long for the call to be written
 
 

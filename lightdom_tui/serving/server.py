@@ -13,6 +13,7 @@ Endpoints: ``POST /v1/chat/completions``, ``GET /v1/models``, ``POST /v1/feedbac
 
 from __future__ import annotations
 
+import asyncio
 import json
 import queue
 import threading
@@ -52,7 +53,7 @@ from lightdom_tui.workspace import Workspace
 HOST = "127.0.0.1"
 USER_HEADER = "x-lightdom-user"
 OPENAI_DEFAULT_TEMPERATURE = 1.0
-STREAM_TICK_S = 0.25  # a stream waiting for its next token looks this often whether its client is still there
+STREAM_TICK_S = 0.25  # a call waiting for its next token (or its whole answer) looks this often whether its client is still there
 
 
 class GatewayError(LightdomError):
@@ -64,7 +65,7 @@ class GatewayError(LightdomError):
 
 
 class ClientGone(LightdomError):
-    """The client of a streamed call went away; its decoding was stopped (no fallback, nothing to answer)."""
+    """The client of a call went away; its decoding was stopped (no fallback, nothing to answer)."""
 
     def __init__(self, message: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
         super().__init__(message)
@@ -142,7 +143,7 @@ class Gateway:
         A constrained answer cut off by the gateway's own cap follows the core's truncation
         policy (asked again with more room, never half-parsed); a cap the client set is the
         client's: the answer comes back with ``finish_reason`` "length", as OpenAI does.
-        Setting ``cancel`` (a streamed call's client went away) stops the decoding and frees
+        Setting ``cancel`` (the call's client went away) stops the decoding and frees
         its sequence for other requests; the call ends in :class:`ClientGone`.
         """
         if target.path is None:
@@ -265,13 +266,21 @@ class Gateway:
                              fallback=record.fallback)
         self.log.submit(record)
 
-    def complete(self, request: ChatRequest, user_header: str | None) -> tuple[dict[str, Any], dict[str, str]]:
-        """A non-streamed chat completion and the headers saying who answered."""
+    def complete(self, request: ChatRequest, user_header: str | None,
+                 cancel: threading.Event | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+        """A non-streamed chat completion and the headers saying who answered.
+
+        Setting ``cancel`` (the client went away) stops the decoding; the call is logged as
+        cancelled and ends in :class:`ClientGone`.
+        """
         started = time.perf_counter()
         call_id = f"chatcmpl-{uuid.uuid4().hex}"
         target = self._target(request, user_header)
         try:
-            answer, local_error = self.answer(target, request)
+            answer, local_error = self.answer(target, request, cancel=cancel)
+        except ClientGone as exc:
+            self._record(call_id, target, request, started, None, None, str(exc), gone=exc)
+            raise
         except GatewayError as exc:
             self._record(call_id, target, request, started, None, None, str(exc))
             raise
@@ -388,6 +397,20 @@ async def _sse(lines: Iterator[str | None]) -> AsyncIterator[str]:
         lines.close()  # type: ignore[attr-defined]
 
 
+async def _while_connected(request: Request, complete: Any, parsed: ChatRequest, user: str | None) -> Any:
+    """``complete(parsed, user, cancel)`` off the event loop, cancelled if the client disconnects.
+
+    The body has been read, so the next ASGI message is the disconnect: looked for every
+    ``STREAM_TICK_S`` while the answer is decoded (a client that timed out no longer holds a sequence).
+    """
+    cancel = threading.Event()
+    work = asyncio.ensure_future(run_in_threadpool(complete, parsed, user, cancel))
+    while not (await asyncio.wait({work}, timeout=STREAM_TICK_S))[0]:
+        if await request.is_disconnected():
+            cancel.set()
+    return await work
+
+
 class _Authenticate:
     """Refuses requests without a valid gateway key (off loopback); ``/health`` stays open.
 
@@ -452,8 +475,10 @@ def build_app(ws: Workspace, host: str = HOST) -> FastAPI:
             if parsed.stream:
                 stream, headers = await run_in_threadpool(gateway.stream, parsed, user)
                 return StreamingResponse(_sse(stream), media_type="text/event-stream", headers=headers)
-            body, headers = await run_in_threadpool(gateway.complete, parsed, user)
+            body, headers = await _while_connected(request, gateway.complete, parsed, user)
             return JSONResponse(body, headers=headers)
+        except ClientGone:
+            return _error(499, "the client closed the request")  # nobody reads it; uvicorn drops it
         except RequestError as exc:
             return _error(400, str(exc))
         except GatewayError as exc:

@@ -114,6 +114,37 @@ def test_a_client_that_leaves_mid_stream_frees_its_sequence(gateway):
     assert f'lightdom_requests_total{{version="{EMBEDDED}",arm="",engine="local",status="cancelled"}} 1' in metrics
 
 
+def _cancelled_rows(home) -> list[RequestLog]:  # noqa: ANN001
+    ws = open_workspace(home)
+    try:
+        with ws.session() as session:
+            rows = list(session.exec(select(RequestLog).where(RequestLog.error.startswith("cancelled"))))
+            session.expunge_all()
+            return rows
+    finally:
+        ws.close()
+
+
+def test_a_client_that_gives_up_on_a_plain_call_frees_its_sequence(gateway):
+    health = gateway.base_url.removesuffix("/v1") + "/health"
+    before = {row.id for row in _cancelled_rows(gateway.home)}
+    with pytest.raises(httpx.ReadTimeout):  # the client stops waiting with hundreds of tokens still to come
+        httpx.post(gateway.base_url + "/chat/completions", timeout=httpx.Timeout(30, read=0.8), json={
+            "model": EMBEDDED, "temperature": 0, "max_tokens": 900,
+            "messages": [{"role": "user", "content": "Count from 1 to 1000, one number per line."}]})
+    left = time.monotonic()
+    while httpx.get(health).json()["decoding"].get(EMBEDDED) and time.monotonic() - left < 5:
+        time.sleep(0.05)
+    freed_after = time.monotonic() - left
+    assert freed_after < 3, f"the sequence was still decoding {freed_after:.1f} s after the client left"
+    deadline = time.monotonic() + 10
+    while not (new := [r for r in _cancelled_rows(gateway.home) if r.id not in before]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(new) == 1, "the abandoned call was not logged as cancelled"
+    assert new[0].success and new[0].error.startswith("cancelled: the client disconnected")
+    assert new[0].completion_tokens < 100  # stopped early: read to its end this answer runs to ~120 tokens
+
+
 def test_keys_show_without_a_usable_keyring_says_not_set(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DEEPSEEK_API_KEY"}
     env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"  # keyring's own "no backend" stand-in
