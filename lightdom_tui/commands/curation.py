@@ -427,7 +427,7 @@ def cleanup(
     dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
     json: JsonOpt = False,
 ) -> None:
-    """Remove old quarantine rows and processed inbox files (never examples)."""
+    """Remove old quarantine rows, processed inbox files and gateway conversations (never examples)."""
     from lightdom_tui.usecases.curation import cleanup as run_cleanup
 
     ws = workspace_from(ctx)
@@ -435,8 +435,7 @@ def cleanup(
         result = run_cleanup(ws, days, dry_run=dry_run)
     finally:
         ws.close()
-    emit(result, json, lambda c: c.print(
-        f"removed {result.quarantine_rows} quarantine rows, {result.processed_files} processed files"))
+    emit(result, json, lambda c: c.print(result.summary()))
 
 
 def quarantine_list(

@@ -1,9 +1,15 @@
-"""`lightdom cleanup`: drop old quarantine rows and processed inbox files; never examples."""
+"""`lightdom cleanup`: drop old quarantine rows, processed inbox files and gateway conversations; never examples.
+
+A gateway call's conversation (``gatewaycall``) is kept so a verdict on it works later; after
+``retention_days`` it goes (its ``RequestLog`` facts and any curation example made of it stay),
+and a verdict on it then gets the gateway's "no logged gateway call".
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from lightdom_tui.curation import rawdb
 from lightdom_tui.workspace import Workspace
@@ -16,11 +22,19 @@ class CleanupResult:
     days: int
     quarantine_rows: int = 0
     processed_files: int = 0
+    gateway_calls: int = 0
     dry_run: bool = False
+
+    def summary(self) -> str:
+        """One line saying what went (or would go, on a dry run)."""
+        verb = "would remove" if self.dry_run else "removed"
+        return (f"{verb} {self.quarantine_rows} quarantine rows, {self.processed_files} processed files, "
+                f"{self.gateway_calls} gateway conversations")
 
 
 def cleanup(ws: Workspace, days: int | None = None, *, dry_run: bool = False) -> CleanupResult:
-    """Remove quarantine rows and processed inbox files older than ``days`` (default from settings)."""
+    """Remove quarantine rows, processed inbox files and gateway conversations older than ``days``
+    (default from settings)."""
     days = ws.settings.curation.retention_days if days is None else days
     if days < 0:
         from lightdom_tui.errors import LightdomError
@@ -31,11 +45,9 @@ def cleanup(ws: Workspace, days: int | None = None, *, dry_run: bool = False) ->
     conn = rawdb.connect(ws)
     try:
         stamp = cutoff.strftime("%Y-%m-%d %H:%M:%S.%f")
-        if dry_run:
-            result.quarantine_rows = conn.execute("SELECT COUNT(*) FROM quarantine WHERE created_at < ?",
-                                                  (stamp,)).fetchone()[0]
-        else:
-            result.quarantine_rows = conn.execute("DELETE FROM quarantine WHERE created_at < ?", (stamp,)).rowcount
+        with rawdb.immediate(conn):
+            result.quarantine_rows = _drop_older(conn, "quarantine", stamp, dry_run)
+            result.gateway_calls = _drop_older(conn, "gatewaycall", stamp, dry_run)
     finally:
         conn.close()
     if ws.processed_dir.is_dir():
@@ -45,3 +57,10 @@ def cleanup(ws: Workspace, days: int | None = None, *, dry_run: bool = False) ->
                 if not dry_run:
                     path.unlink()
     return result
+
+
+def _drop_older(conn: Any, table: str, stamp: str, dry_run: bool) -> int:
+    """Rows of ``table`` created before ``stamp``: counted on a dry run, else deleted."""
+    if dry_run:
+        return conn.execute(f"SELECT COUNT(*) FROM {table} WHERE created_at < ?", (stamp,)).fetchone()[0]
+    return conn.execute(f"DELETE FROM {table} WHERE created_at < ?", (stamp,)).rowcount

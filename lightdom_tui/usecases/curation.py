@@ -392,7 +392,7 @@ def generate_tool_examples(ws: Workspace, tools: Path, scenarios: Path, *, seed:
 
 
 def cleanup(ws: Workspace, days: int | None = None, *, dry_run: bool = False) -> Any:
-    """Remove old quarantine rows and processed inbox files (never examples)."""
+    """Remove old quarantine rows, processed inbox files and gateway conversations (never examples)."""
     from lightdom_tui.curation.retention import cleanup as clean
 
     return clean(ws, days, dry_run=dry_run)

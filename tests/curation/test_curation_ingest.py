@@ -212,6 +212,31 @@ def test_cleanup_removes_old_quarantine_never_examples(ws, tmp_path: Path) -> No
     assert len(_all(ws)) == 1
 
 
+def test_cleanup_drops_old_gateway_conversations_and_keeps_the_call_facts(ws) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from sqlmodel import func, select
+
+    from lightdom_tui.curation.retention import cleanup
+    from lightdom_tui.db.models import GatewayCall, RequestLog
+
+    now = datetime.now(timezone.utc)
+    with ws.session() as session:
+        for call_id, age_days in (("chatcmpl-old", 45), ("chatcmpl-new", 2)):
+            row = RequestLog(engine="local", created_at=now - timedelta(days=age_days))
+            session.add(row)
+            session.flush()
+            session.add(GatewayCall(call_id=call_id, request_log_id=row.id, model="m", messages_json="[]",
+                                    created_at=now - timedelta(days=age_days)))
+        session.commit()
+    counted = cleanup(ws, days=30, dry_run=True)
+    assert counted.gateway_calls == 1 and counted.summary().startswith("would remove 0 quarantine rows")
+    assert cleanup(ws, days=30).summary() == "removed 0 quarantine rows, 0 processed files, 1 gateway conversations"
+    with ws.session() as session:
+        assert [c.call_id for c in session.exec(select(GatewayCall))] == ["chatcmpl-new"]
+        assert session.exec(select(func.count()).select_from(RequestLog)).one() == 2  # the facts stay
+
+
 def test_full_paraphrase_scan_after_a_deferred_import(ws, tmp_path: Path) -> None:
     from lightdom_tui.curation.dedup import scan_paraphrases
 

@@ -106,8 +106,8 @@ async def test_cleanup_from_the_curation_pane(workspace, tmp_path) -> None:  # n
             app.screen.query_one("#form-dry_run").value = dry_run
             await pilot.press("ctrl+s")
             await settle(pilot)
-        assert _messages(app)[-2:] == ["would remove 1 quarantine rows, 0 processed files",
-                                       "removed 1 quarantine rows, 0 processed files"]
+        assert _messages(app)[-2:] == ["would remove 1 quarantine rows, 0 processed files, 0 gateway conversations",
+                                       "removed 1 quarantine rows, 0 processed files, 0 gateway conversations"]
     with workspace.session() as session:
         assert session.exec(select(func.count()).select_from(Quarantine)).one() == 0
         assert session.exec(select(func.count()).select_from(Example)).one() == 1

@@ -142,7 +142,8 @@ class CurationLoopActions:
         self.post_message(ExamplesReload())  # type: ignore[attr-defined]
 
     def action_cleanup(self) -> None:
-        """Remove old quarantine rows and processed inbox files, never examples (`lightdom cleanup`)."""
+        """Remove old quarantine rows, processed inbox files and gateway conversations, never examples
+        (`lightdom cleanup`)."""
         days = self.workspace.settings.curation.retention_days
         fields = [FormField("days", "older than (days)", str(days)),
                   FormField("dry_run", "dry run (count only)", "no", choices=YES_NO)]
@@ -155,9 +156,7 @@ class CurationLoopActions:
 
         dry_run = values.get("dry_run") == "yes"
         result = uc.cleanup(self.workspace, parse_int_option(values.get("days"), "days"), dry_run=dry_run)
-        verb = "would remove" if dry_run else "removed"
-        self.post_message(Notice(f"{verb} {result.quarantine_rows} quarantine rows, "  # type: ignore[attr-defined]
-                                 f"{result.processed_files} processed files"))
+        self.post_message(Notice(result.summary()))  # type: ignore[attr-defined]
         if not dry_run:
             self.post_message(DataChanged("quarantine"))  # type: ignore[attr-defined]
 
