@@ -152,3 +152,34 @@ def test_a_refused_greedy_pick_takes_the_most_likely_token_the_grammar_allows(em
         llama_cpp.llama_sampler_free(grammar)
     finally:
         pool.close()
+
+
+def test_a_prompt_that_starts_like_an_earlier_one_decodes_only_the_rest(embedded_gguf):
+    """A finished sequence keeps its KV cache; the next request sharing its prefix reuses it."""
+    from lightdom_tui.inference.engine import EnginePool
+    from lightdom_tui.settings import ServingSettings
+
+    pool = EnginePool(ServingSettings(n_threads=2, n_ctx=512, parallel=2))
+    try:
+        model = pool.get("e", embedded_gguf)
+        first_turn = [{"role": "user", "content": "Name three colours."}]
+        prompt = model.render(first_turn)
+        fresh = model.generate(first_turn, max_tokens=12)
+        again = model.generate(first_turn, max_tokens=12)
+        assert (fresh.cached_tokens, again.cached_tokens) == (0, len(prompt) - 1)  # the last token's logits: decoded
+        assert again.text == fresh.text  # greedy, the same tokens in the cache: the same answer
+        follow_up = [*first_turn, {"role": "assistant", "content": fresh.text},
+                     {"role": "user", "content": "And three animals?"}]
+        assert prompt == model.render(follow_up)[: len(prompt)]
+        later = model.generate(follow_up, max_tokens=12)
+        assert later.cached_tokens >= len(prompt)  # the earlier turn is not decoded again
+        other = model.generate([{"role": "user", "content": "Count to three."}], max_tokens=4)
+        assert other.completion_tokens >= 1 and other.cached_tokens < len(prompt)
+    finally:
+        pool.close()
+
+
+def test_runs_count_the_passes_a_step_costs():
+    from lightdom_tui.inference.decoder import _runs
+
+    assert [_runs(s) for s in (set(), {2}, {0, 1, 2}, {0, 2, 3}, {0, 1, 3}, {1, 3})] == [0, 1, 1, 2, 2, 2]
