@@ -43,6 +43,7 @@ class ChatReply:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     confidence: float | None = None
+    cached_tokens: int = 0  # prompt tokens a local engine reused from its KV cache
 
 
 def grammar_for(response_format: dict[str, Any] | None) -> str | None:
@@ -262,7 +263,7 @@ class EnginePool:
         )
         return ChatReply(text=generation.text, finish_reason=generation.finish_reason,
                          prompt_tokens=generation.prompt_tokens, completion_tokens=generation.completion_tokens,
-                         confidence=generation.confidence)
+                         confidence=generation.confidence, cached_tokens=generation.cached_tokens)
 
     def drop(self, version: str) -> bool:
         """Unload ``version`` (e.g. after a rollback); False when it was not loaded."""

@@ -218,21 +218,27 @@ def check_schema(text: str, schema: dict[str, Any] | None) -> str | None:
 
 
 # -- responses ------------------------------------------------------------------------------
+def usage_body(prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> dict[str, Any]:
+    """OpenAI's ``usage``: ``prompt_tokens_details.cached_tokens`` counts the prompt tokens not decoded again."""
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": cached_tokens}}
+
+
 def completion_body(call_id: str, model: str, message: dict[str, Any], finish_reason: str,
-                    prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+                    usage: dict[str, Any]) -> dict[str, Any]:
     """A ``chat.completion`` object."""
     if message.get("tool_calls"):
         finish_reason = "tool_calls"
     return {
         "id": call_id, "object": "chat.completion", "created": int(time.time()), "model": model,
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
+        "usage": usage,
     }
 
 
 def chunk(call_id: str, model: str, delta: dict[str, Any], finish_reason: str | None = None,
-          usage: dict[str, int] | None = None) -> str:
+          usage: dict[str, Any] | None = None) -> str:
     """One SSE ``data:`` line of a ``chat.completion.chunk``."""
     body: dict[str, Any] = {"id": call_id, "object": "chat.completion.chunk", "created": int(time.time()),
                             "model": model, "choices": []}

@@ -46,6 +46,7 @@ from lightdom_tui.serving.openai_chat import (
     parse_request,
     tool_messages,
     tool_schema,
+    usage_body,
 )
 from lightdom_tui.serving.targets import Target, UnknownModel, list_models, resolve
 from lightdom_tui.workspace import Workspace
@@ -83,6 +84,11 @@ class Answer:
     engine: str
     model: str
     confidence: float | None = None
+    cached_tokens: int = 0  # prompt tokens reused from the local model's KV cache
+
+    def usage(self) -> dict[str, Any]:
+        """The OpenAI ``usage`` object of this answer."""
+        return usage_body(self.prompt_tokens, self.completion_tokens, self.cached_tokens)
 
 
 class Gateway:
@@ -172,7 +178,7 @@ class Gateway:
                 raise ClientGone(f"{CANCELLED} the client disconnected after {spent['completion']} tokens",
                                  generation.prompt_tokens, spent["completion"])
             return ChatReply(generation.text, generation.finish_reason, generation.prompt_tokens,
-                             generation.completion_tokens, generation.confidence)
+                             generation.completion_tokens, generation.confidence, generation.cached_tokens)
 
         if grammar is None or stream_to is not None or request.max_tokens is not None:
             reply = call(request.max_tokens or settings.max_tokens)
@@ -188,7 +194,7 @@ class Gateway:
                 raise LightdomError(f"local answer {problem}")
             message = answer_message(request, reply.text)
         return Answer(message, reply.finish_reason or "stop", reply.prompt_tokens, spent["completion"], "local",
-                      target.model, reply.confidence)
+                      target.model, reply.confidence, reply.cached_tokens)
 
     def _remote(self, request: ChatRequest, *, url: str | None, model: str, require_key: bool) -> Answer:
         """Forward the request body to an OpenAI-compatible endpoint."""
@@ -204,8 +210,11 @@ class Gateway:
         choice = data["choices"][0]
         usage = data.get("usage") or {}
         message = {k: v for k, v in choice["message"].items() if k in ("role", "content", "tool_calls")}
+        details = usage.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, dict) else 0
         return Answer(message, choice.get("finish_reason") or "stop", int(usage.get("prompt_tokens") or 0),
-                      int(usage.get("completion_tokens") or 0), "remote", data.get("model") or model)
+                      int(usage.get("completion_tokens") or 0), "remote", data.get("model") or model,
+                      cached_tokens=cached if isinstance(cached, int) and cached >= 0 else 0)
 
     def answer(self, target: Target, request: ChatRequest, on_text: Any = None,
                cancel: threading.Event | None = None) -> tuple[Answer, str | None]:
@@ -288,8 +297,7 @@ class Gateway:
             self._record(call_id, target, request, started, None, None, f"{type(exc).__name__}: {exc}")
             raise GatewayError(500, f"internal error: {type(exc).__name__}: {exc}", "server_error") from None
         self._record(call_id, target, request, started, answer, local_error)
-        body = completion_body(call_id, answer.model, answer.message, answer.finish_reason,
-                               answer.prompt_tokens, answer.completion_tokens)
+        body = completion_body(call_id, answer.model, answer.message, answer.finish_reason, answer.usage())
         return body, provenance(target, answer.engine)
 
     def stream(self, request: ChatRequest, user_header: str | None) -> tuple[Iterator[str | None], dict[str, str]]:
@@ -355,9 +363,7 @@ class Gateway:
         finish = "tool_calls" if answer.message.get("tool_calls") else answer.finish_reason
         yield chunk(call_id, answer.model, {}, finish)
         if request.include_usage:
-            yield chunk(call_id, answer.model, {}, usage={
-                "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
-                "total_tokens": answer.prompt_tokens + answer.completion_tokens})
+            yield chunk(call_id, answer.model, {}, usage=answer.usage())
         yield "data: [DONE]\n\n"
 
     def close(self) -> None:

@@ -68,6 +68,8 @@ def test_plain_and_streamed_answers_with_usage(gateway):
     assert len([d for d in deltas if d]) > 1  # really streamed, token by token
     assert "".join(deltas) == plain.choices[0].message.content  # greedy: the same answer either way
     assert usage.completion_tokens == plain.usage.completion_tokens and finish == plain.choices[0].finish_reason
+    # the same prompt again: all of it but the last token comes from the KV cache the first call left
+    assert usage.prompt_tokens_details.cached_tokens == usage.prompt_tokens - 1
 
     row, example = _log_row(gateway, plain.id)
     assert (row.engine, row.model_name, row.success, row.fallback) == ("local", EMBEDDED, True, False)
