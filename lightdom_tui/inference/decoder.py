@@ -20,7 +20,10 @@ that is where the throughput comes from.
 A finished sequence keeps its KV cache: a new request goes to the free sequence holding the
 longest prefix of its prompt and decodes only the rest, as llama.cpp's server does per slot
 (``cache_prompt``) and llama-cpp-python per model. Shared system prompts, chat templates and
-the earlier turns of a conversation are then decoded once, not once per request.
+the earlier turns of a conversation are then decoded once, not once per request. The new
+tokens land in other cells of the cache, so attention sums in another order: at near-ties a
+greedy answer can differ from a fresh one (50 attribute requests one after another: 19 texts
+identical, 42 valid either way).
 
 A request may ask for ``unique_names`` (attribute answers): a token whose piece would close
 a JSON ``"name"`` string equal (normalised) to an earlier name is refused like a grammar
