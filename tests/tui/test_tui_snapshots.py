@@ -32,6 +32,9 @@ def _before(*keys: str):  # noqa: ANN202
             await settle(pilot)
         await pilot.pause(0.3)  # the conversation view renders once the cursor rests
         await settle(pilot)
+        # A DataTable measures its columns when the app goes idle: rows a worker's message added in
+        # the last settle were once captured at their header widths (the registry at 80x24, in the suite).
+        await pilot.pause(0.1)
 
     return run
 
