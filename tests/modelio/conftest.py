@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 
+
 @pytest.fixture(scope="session")
 def tiny_adapter_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
     """A PEFT LoRA adapter after a few optimizer steps (B is nonzero, so merging changes weights)."""
