@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 VALID_KEY = "sk-test-4f9c2a7e1d3b5a6c8e0f"
 
