@@ -19,7 +19,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from concurrent.futures import CancelledError as FutureCancelled
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -403,7 +403,8 @@ async def _sse(lines: Iterator[str | None]) -> AsyncIterator[str]:
         lines.close()  # type: ignore[attr-defined]
 
 
-async def _while_connected(request: Request, complete: Any, parsed: ChatRequest, user: str | None) -> Any:
+async def _while_connected(request: Request, complete: Callable[..., Any], parsed: ChatRequest,
+                           user: str | None) -> Any:
     """``complete(parsed, user, cancel)`` off the event loop, cancelled if the client disconnects.
 
     The body has been read, so the next ASGI message is the disconnect: looked for every

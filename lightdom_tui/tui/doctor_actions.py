@@ -27,6 +27,7 @@ def doctor_lines(report: dict[str, Any]) -> list[str]:
         f"torch         {torch.get('version', 'not installed')} — device {torch['device']}",
         f"llama.cpp     {llama.get('version', 'missing')} gpu_offload={llama.get('gpu_offload')} "
         f"omp_wait={llama.get('omp_wait_policy')}",
+        *([f"              {llama['omp_note']}"] if llama.get("omp_note") else []),
         f"bitsandbytes  {report['bitsandbytes'].get('version')} ({report['bitsandbytes'].get('backend')})",
         f"keyring       {report['keyring'].get('backend') or report['keyring']}",
         f"disk free     {report['disk']['free_gb']} GiB",
@@ -34,8 +35,6 @@ def doctor_lines(report: dict[str, Any]) -> list[str]:
         f"workspace     {ws['path']} ({state})",
         f"settings      {'ok' if settings['valid'] else '; '.join(settings['problems'])}",
     ]
-    if llama.get("omp_note"):
-        lines.insert(3, f"              {llama['omp_note']}")
     for base in report.get("export_memory", []):
         need = base.get("error") or (f"~{base['export_peak_gb']} GiB RAM (+{base['mapped_f16_gb']} GiB f16 "
                                      "file mapped by llama.cpp)")
